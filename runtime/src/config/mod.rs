@@ -1,0 +1,280 @@
+//! Configuration, layered: embedded defaults → optional file → `HOOKWING_*` environment
+//! variables (and `DATABASE_URL`) → command-line flags; then validated as a whole.
+//!
+//! figment does the layering because it keeps each value's origin, so a bad value is reported
+//! together with where it came from.
+
+mod environment;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub use environment::Environment;
+
+const DEFAULTS: &str = include_str!("defaults.toml");
+
+/// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
+/// the user (for `value_from_env` headers, say) and are left alone.
+const ENV_KEYS: [&str; 8] = [
+    "listen",
+    "database_url",
+    "metadata_dir",
+    "admin_secret",
+    "node_id",
+    "database",
+    "limits",
+    "log",
+];
+
+/// The server's settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// `sqlite://path` (the default, `sqlite://hookwing.db`) or `postgres://…`.
+    pub database_url: String,
+    /// A Hasura-format metadata directory applied at start.
+    #[serde(default)]
+    pub metadata_dir: Option<PathBuf>,
+    /// Guards the metadata and handler APIs; unset means dev mode.
+    #[serde(default)]
+    pub admin_secret: Option<String>,
+    /// Names this replica as lease owner; defaults to a fresh id per process.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    pub database: DatabaseConfig,
+    pub limits: Limits,
+    pub log: LogConfig,
+    /// The process environment, read once at start, for `{{VAR}}` URL templates and
+    /// `value_from_env` headers.
+    #[serde(skip, default = "Environment::from_process")]
+    pub environment: Environment,
+}
+
+/// Database pool settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub pool_size: usize,
+}
+
+/// Size limits; each violation is reported with a stable error code.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub max_response_bytes: usize,
+    /// Deepest selection set a query may have.
+    pub max_query_depth: usize,
+    /// Highest query complexity (one per selected field) accepted.
+    pub max_query_complexity: usize,
+}
+
+/// Logging settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Settings given on the command line; `None` leaves the lower layers' value.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin_secret: Option<String>,
+}
+
+/// Why configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {0}")]
+    Rule(String),
+}
+
+impl Config {
+    /// Loads every layer and validates the result.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULTS));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::MissingFile(file.to_owned()));
+            }
+            figment = figment.merge(Toml::file(file));
+        }
+        let config: Config = figment
+            .merge(
+                Env::prefixed("HOOKWING_")
+                    .filter(|key| {
+                        // Keys keep the variable's case until figment lowercases them later.
+                        let top = key.as_str().split("__").next().unwrap_or_default();
+                        ENV_KEYS.iter().any(|known| known.eq_ignore_ascii_case(top))
+                    })
+                    .split("__"),
+            )
+            .merge(Env::raw().only(&["DATABASE_URL"]))
+            .merge(Serialized::defaults(overrides))
+            .extract()
+            .map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The embedded defaults alone, ignoring the environment: a starting point for embedding
+    /// the server and for tests.
+    pub fn defaults() -> Self {
+        Figment::from(Toml::string(DEFAULTS))
+            .extract()
+            .expect("embedded defaults are valid")
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = &self.database_url;
+        let known = ["sqlite://", "postgres://", "postgresql://"];
+        if !known.iter().any(|scheme| url.starts_with(scheme)) {
+            return Err(ConfigError::Rule(format!(
+                "database_url `{url}` must start with sqlite://, postgres:// or postgresql://"
+            )));
+        }
+        if self.database.pool_size == 0 {
+            return Err(ConfigError::Rule(
+                "database.pool_size must be at least 1".into(),
+            ));
+        }
+        if self.limits.max_body_bytes < 1024 || self.limits.max_response_bytes < 1024 {
+            return Err(ConfigError::Rule(
+                "limits must be at least 1024 bytes".into(),
+            ));
+        }
+        if self.admin_secret.as_deref() == Some("") {
+            return Err(ConfigError::Rule("admin_secret must not be empty".into()));
+        }
+        Ok(())
+    }
+
+    /// Whether the server runs without an admin secret.
+    pub fn dev_mode(&self) -> bool {
+        self.admin_secret.is_none()
+    }
+}
+
+#[cfg(test)]
+#[expect(
+    clippy::result_large_err,
+    reason = "figment::Jail fixes the closures' error type"
+)]
+mod tests {
+    use figment::Jail;
+
+    use super::*;
+
+    fn load(file: Option<&str>, overrides: &Overrides) -> Result<Config, ConfigError> {
+        Config::load(file.map(Path::new), overrides)
+    }
+
+    #[test]
+    fn embedded_defaults_match_the_documented_surface() {
+        Jail::expect_with(|_| {
+            let config = load(None, &Overrides::default()).expect("defaults load");
+            assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+            assert_eq!(config.database_url, "sqlite://hookwing.db");
+            assert!(config.dev_mode());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn layers_apply_in_order_file_then_env_then_flags() {
+        Jail::expect_with(|jail| {
+            jail.create_file(
+                "hookwing.toml",
+                "listen = \"127.0.0.1:9000\"\nadmin_secret = \"from-file\"\n\
+                 [limits]\nmax_body_bytes = 2048\n",
+            )?;
+            let config = load(Some("hookwing.toml"), &Overrides::default()).expect("file");
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.limits.max_body_bytes, 2048);
+            assert_eq!(config.admin_secret.as_deref(), Some("from-file"));
+
+            jail.set_env("HOOKWING_LISTEN", "127.0.0.1:9001");
+            jail.set_env("HOOKWING_LIMITS__MAX_BODY_BYTES", "4096");
+            jail.set_env("DATABASE_URL", "postgres://db/hookwing");
+            // A user's own HOOKWING_* variable (for a `value_from_env` header) is not config.
+            jail.set_env("HOOKWING_WEBHOOK_TOKEN", "abc");
+            let config = load(Some("hookwing.toml"), &Overrides::default()).expect("env");
+            assert_eq!(config.listen.port(), 9001);
+            assert_eq!(config.limits.max_body_bytes, 4096);
+            assert_eq!(config.database_url, "postgres://db/hookwing");
+            assert_eq!(
+                config.environment.get("HOOKWING_WEBHOOK_TOKEN"),
+                Some("abc")
+            );
+
+            let flags = Overrides {
+                listen: Some("127.0.0.1:9002".into()),
+                admin_secret: Some("from-flag".into()),
+                ..Overrides::default()
+            };
+            let config = load(Some("hookwing.toml"), &flags).expect("flags");
+            assert_eq!(config.listen.port(), 9002);
+            assert_eq!(config.admin_secret.as_deref(), Some("from-flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn invalid_settings_are_refused_with_the_reason() {
+        Jail::expect_with(|jail| {
+            let missing = load(Some("nope.toml"), &Overrides::default()).expect_err("missing");
+            assert!(matches!(missing, ConfigError::MissingFile(_)));
+
+            jail.create_file("typo.toml", "lisen = \"127.0.0.1:1\"\n")?;
+            let typo = load(Some("typo.toml"), &Overrides::default()).expect_err("typo");
+            assert!(typo.to_string().contains("lisen"), "{typo}");
+
+            jail.set_env("DATABASE_URL", "mysql://x");
+            let scheme = load(None, &Overrides::default()).expect_err("scheme");
+            assert!(
+                scheme.to_string().contains("must start with sqlite://"),
+                "{scheme}"
+            );
+
+            jail.set_env("DATABASE_URL", "sqlite://ok.db");
+            jail.set_env("HOOKWING_LIMITS__MAX_BODY_BYTES", "lots");
+            let kind = load(None, &Overrides::default()).expect_err("type");
+            let message = kind.to_string();
+            assert!(
+                message.to_lowercase().contains("max_body_bytes"),
+                "{message}"
+            );
+            assert!(
+                message.contains("HOOKWING_"),
+                "names where the value came from: {message}"
+            );
+            Ok(())
+        });
+    }
+}

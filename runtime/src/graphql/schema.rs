@@ -1,0 +1,243 @@
+//! Builds the async-graphql dynamic schema from a validated [`Catalog`]: custom types become
+//! GraphQL types, actions become root fields whose resolvers hand the call to the dispatcher.
+
+use std::sync::Arc;
+
+use async_graphql::dynamic::{
+    Enum, EnumItem, Field, FieldFuture, FieldValue, InputObject, InputValue, Object,
+    ResolverContext, Scalar, Schema, SchemaError, TypeRef,
+};
+use async_graphql::{Name, Value as GqlValue};
+use serde_json::Value;
+
+use super::RequestContext;
+use super::errors::dispatch_error;
+use crate::dispatch::{Dispatcher, Invocation};
+use crate::metadata::types::{BaseType, HASURA_SCALARS, Type};
+use crate::metadata::validate::{ResolvedAction, TypeDef};
+use crate::metadata::{Catalog, Operation};
+
+/// Limits applied to every query.
+#[derive(Debug, Clone, Copy)]
+pub struct QueryLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+}
+
+/// Builds the schema for `catalog`.
+pub fn build(
+    catalog: Arc<Catalog>,
+    dispatcher: Dispatcher,
+    limits: QueryLimits,
+) -> Result<Schema, SchemaError> {
+    let mut query = Object::new("Query");
+    let mut mutation = Object::new("Mutation");
+    let (mut queries, mut mutations) = (0, 0);
+    for action in catalog.actions.values() {
+        let field = action_field(&catalog, action);
+        match action.action.definition.operation {
+            Operation::Query => {
+                queries += 1;
+                query = query.field(field);
+            }
+            Operation::Mutation => {
+                mutations += 1;
+                mutation = mutation.field(field);
+            }
+        }
+    }
+    if queries == 0 {
+        // GraphQL requires a query root with at least one field; Hasura answers the same way.
+        query = query.field(Field::new(
+            "no_queries_available",
+            TypeRef::named_nn(TypeRef::STRING),
+            |_| FieldFuture::from_value(Some(GqlValue::from("There are no queries available"))),
+        ));
+    }
+
+    let mut builder = Schema::build("Query", (mutations > 0).then_some("Mutation"), None)
+        .register(query)
+        .data(dispatcher)
+        .limit_depth(limits.max_depth)
+        .limit_complexity(limits.max_complexity);
+    if mutations > 0 {
+        builder = builder.register(mutation);
+    }
+
+    let custom = &catalog.metadata.custom_types;
+    let declared_scalars: Vec<&str> = custom.scalars.iter().map(|s| s.name.as_str()).collect();
+    for name in HASURA_SCALARS
+        .iter()
+        .filter(|name| !declared_scalars.contains(name))
+    {
+        builder = builder.register(Scalar::new(*name));
+    }
+    for scalar in &custom.scalars {
+        builder = builder.register(with_description(
+            Scalar::new(&scalar.name),
+            &scalar.description,
+        ));
+    }
+    for enumeration in &custom.enums {
+        let mut gql_enum = Enum::new(&enumeration.name);
+        for value in &enumeration.values {
+            let mut item = EnumItem::new(&value.value);
+            if let Some(description) = &value.description {
+                item = item.description(description);
+            }
+            if value.is_deprecated {
+                item = item.deprecation(None);
+            }
+            gql_enum = gql_enum.item(item);
+        }
+        if let Some(description) = &enumeration.description {
+            gql_enum = gql_enum.description(description);
+        }
+        builder = builder.register(gql_enum);
+    }
+    for object in &custom.objects {
+        let Some(TypeDef::Object(fields)) = catalog.type_def(&object.name) else {
+            continue;
+        };
+        let mut gql_object = Object::new(&object.name);
+        for ((name, ty), declared) in fields.iter().zip(&object.fields) {
+            let field = output_field(&catalog, name, ty);
+            gql_object = gql_object.field(with_description(field, &declared.description));
+        }
+        builder = builder.register(with_description(gql_object, &object.description));
+    }
+    for input in &custom.input_objects {
+        let Some(TypeDef::InputObject(fields)) = catalog.type_def(&input.name) else {
+            continue;
+        };
+        let mut gql_input = InputObject::new(&input.name);
+        for ((name, ty), declared) in fields.iter().zip(&input.fields) {
+            let value = InputValue::new(name, type_ref(ty));
+            gql_input = gql_input.field(with_description(value, &declared.description));
+        }
+        builder = builder.register(with_description(gql_input, &input.description));
+    }
+    builder.finish()
+}
+
+/// Types that take an optional description.
+trait Describe: Sized {
+    fn describe(self, text: &str) -> Self;
+}
+
+macro_rules! describable {
+    ($($ty:ty),*) => {$(
+        impl Describe for $ty {
+            fn describe(self, text: &str) -> Self {
+                self.description(text.to_owned())
+            }
+        }
+    )*};
+}
+describable!(Scalar, Object, InputObject, Field, InputValue);
+
+fn with_description<T: Describe>(item: T, description: &Option<String>) -> T {
+    match description {
+        Some(text) => item.describe(text),
+        None => item,
+    }
+}
+
+fn type_ref(ty: &Type) -> TypeRef {
+    let inner = match &ty.base {
+        BaseType::Named(name) => TypeRef::Named(name.to_string().into()),
+        BaseType::List(item) => TypeRef::List(Box::new(type_ref(item))),
+    };
+    if ty.nullable {
+        inner
+    } else {
+        TypeRef::NonNull(Box::new(inner))
+    }
+}
+
+fn action_field(catalog: &Arc<Catalog>, action: &Arc<ResolvedAction>) -> Field {
+    let resolver_catalog = Arc::clone(catalog);
+    let resolver_action = Arc::clone(action);
+    let mut field = Field::new(&action.action.name, type_ref(&action.output), move |ctx| {
+        let catalog = Arc::clone(&resolver_catalog);
+        let action = Arc::clone(&resolver_action);
+        FieldFuture::new(async move { resolve_action(ctx, &catalog, &action).await })
+    });
+    for (name, ty) in &action.arguments {
+        let declared = action
+            .action
+            .definition
+            .arguments
+            .iter()
+            .find(|a| &a.name == name);
+        let value = InputValue::new(name, type_ref(ty));
+        field = field.argument(with_description(
+            value,
+            &declared.and_then(|a| a.description.clone()),
+        ));
+    }
+    with_description(field, &action.action.comment)
+}
+
+async fn resolve_action<'a>(
+    ctx: ResolverContext<'a>,
+    catalog: &Arc<Catalog>,
+    action: &ResolvedAction,
+) -> async_graphql::Result<Option<FieldValue<'a>>> {
+    let request = ctx.data::<RequestContext>()?;
+    let dispatcher = ctx.data::<Dispatcher>()?;
+    let mut input = serde_json::Map::new();
+    for (name, value) in ctx.args.iter() {
+        input.insert(name.to_string(), value.as_value().clone().into_json()?);
+    }
+    let output = dispatcher
+        .invoke_sync(Invocation {
+            catalog,
+            action,
+            input: Value::Object(input),
+            session: &request.session,
+            request_query: &request.query,
+            client_headers: &request.client_headers,
+        })
+        .await
+        .map_err(|error| dispatch_error(&error, request.session.is_admin))?;
+    Ok(field_value(catalog, &action.output, output))
+}
+
+fn output_field(catalog: &Arc<Catalog>, name: &str, ty: &Type) -> Field {
+    let catalog = Arc::clone(catalog);
+    let key = name.to_owned();
+    let ty_for_resolver = ty.clone();
+    Field::new(name, type_ref(ty), move |ctx| {
+        let value = ctx
+            .parent_value
+            .downcast_ref::<Value>()
+            .and_then(|parent| parent.get(&key))
+            .cloned()
+            .unwrap_or(Value::Null);
+        FieldFuture::Value(field_value(&catalog, &ty_for_resolver, value))
+    })
+}
+
+/// Wraps a checked output value for async-graphql: objects stay JSON and are picked apart by
+/// their fields' resolvers; enums become enum values; everything else is a plain value.
+fn field_value(catalog: &Catalog, ty: &Type, value: Value) -> Option<FieldValue<'static>> {
+    if value.is_null() {
+        return None;
+    }
+    match (&ty.base, value) {
+        (BaseType::List(item), Value::Array(items)) => {
+            Some(FieldValue::list(items.into_iter().map(|v| {
+                field_value(catalog, item, v).unwrap_or(FieldValue::NULL)
+            })))
+        }
+        (BaseType::Named(name), value) => match (catalog.type_def(name), value) {
+            (Some(TypeDef::Object(_)), value) => Some(FieldValue::owned_any(value)),
+            (Some(TypeDef::Enum(_)), Value::String(text)) => {
+                Some(FieldValue::value(GqlValue::Enum(Name::new(text))))
+            }
+            (_, value) => GqlValue::from_json(value).ok().map(FieldValue::value),
+        },
+        (BaseType::List(_), value) => GqlValue::from_json(value).ok().map(FieldValue::value),
+    }
+}

@@ -1,0 +1,334 @@
+//! Webhook handlers: the request goes out as an HTTP `POST` of the handler payload, and the
+//! reply's status class decides the outcome, exactly as in Hasura (SPEC §3):
+//! 2xx → output, 4xx → rejection with `{message, extensions}`, 5xx/429/transport → retryable.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use serde_json::Value;
+
+use super::{Delivery, HandlerRequest, Reply, UrlTemplate};
+use crate::auth::ClientHeaders;
+use crate::config::Environment;
+use crate::metadata::{ActionDefinition, HeaderConf};
+
+/// Client headers never forwarded to a webhook: hop-by-hop and content negotiation headers
+/// (Hasura's list), plus the admin secret, which must never leave the server.
+const NOT_FORWARDED: [&str; 17] = [
+    "content-length",
+    "content-md5",
+    "content-type",
+    "user-agent",
+    "host",
+    "origin",
+    "referer",
+    "accept",
+    "accept-encoding",
+    "accept-language",
+    "accept-datetime",
+    "cache-control",
+    "connection",
+    "dnt",
+    "transfer-encoding",
+    "x-hasura-admin-secret",
+    "x-hookwing-admin-secret",
+];
+
+/// Calls webhooks. One per server: it owns the connection pool.
+#[derive(Clone)]
+pub struct Webhook {
+    client: reqwest::Client,
+    env: Environment,
+    max_response_bytes: usize,
+}
+
+/// Everything one webhook call needs.
+pub struct WebhookCall<'a> {
+    pub url: &'a UrlTemplate,
+    pub definition: &'a ActionDefinition,
+    pub request: &'a HandlerRequest<'a>,
+    pub client_headers: &'a ClientHeaders,
+    pub timeout: Duration,
+}
+
+impl Webhook {
+    /// A caller reading `{{VAR}}` and `value_from_env` from `env`.
+    pub fn new(env: Environment, max_response_bytes: usize) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("hookwing/", env!("CARGO_PKG_VERSION")))
+            // A redirect would re-send the payload somewhere the metadata never named.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        Ok(Self {
+            client,
+            env,
+            max_response_bytes,
+        })
+    }
+
+    /// Makes one attempt; never fails, every problem is a [`Reply::Failed`].
+    pub async fn call(&self, call: WebhookCall<'_>) -> Delivery {
+        let timeout = call.timeout;
+        match tokio::time::timeout(timeout, self.exchange(&call)).await {
+            Ok(delivery) => delivery,
+            Err(_) => Delivery {
+                reply: Reply::Failed {
+                    reason: format!("webhook did not answer within {} ms", timeout.as_millis()),
+                    retry_after: None,
+                },
+                status_code: None,
+                logs: Vec::new(),
+            },
+        }
+    }
+
+    async fn exchange(&self, call: &WebhookCall<'_>) -> Delivery {
+        let failed = |reason: String| Delivery {
+            reply: Reply::Failed {
+                reason,
+                retry_after: None,
+            },
+            status_code: None,
+            logs: Vec::new(),
+        };
+        let url = match call.url.render(&self.env) {
+            Ok(url) => url,
+            Err(reason) => return failed(reason),
+        };
+        let headers = match self.headers(call) {
+            Ok(headers) => headers,
+            Err(reason) => return failed(reason),
+        };
+        let body = match serde_json::to_vec(call.request) {
+            Ok(body) => body,
+            Err(e) => return failed(format!("cannot encode the request: {e}")),
+        };
+        let response = match self
+            .client
+            .post(url)
+            .headers(headers)
+            .body(body)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(e) => return failed(format!("cannot reach webhook: {}", error_chain(&e))),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| parse_retry_after(value, Utc::now()));
+        let body = match read_limited(response, self.max_response_bytes).await {
+            Ok(body) => body,
+            Err(reason) => {
+                return Delivery {
+                    reply: Reply::Failed {
+                        reason,
+                        retry_after: None,
+                    },
+                    status_code: Some(status),
+                    logs: Vec::new(),
+                };
+            }
+        };
+        Delivery {
+            reply: classify(status, retry_after, &body),
+            status_code: Some(status),
+            logs: Vec::new(),
+        }
+    }
+
+    fn headers(&self, call: &WebhookCall<'_>) -> Result<HeaderMap, String> {
+        let mut headers = HeaderMap::new();
+        if call.definition.forward_client_headers {
+            for (name, value) in call.client_headers.iter() {
+                if NOT_FORWARDED.contains(&name) {
+                    continue;
+                }
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(name.as_bytes()),
+                    HeaderValue::from_str(value),
+                ) {
+                    headers.append(name, value);
+                }
+            }
+        }
+        for header in &call.definition.headers {
+            let value = match header {
+                HeaderConf::Value { value, .. } => value.as_str(),
+                HeaderConf::FromEnv { value_from_env, .. } => self
+                    .env
+                    .get(value_from_env)
+                    .ok_or_else(|| format!("environment variable '{value_from_env}' is not set"))?,
+            };
+            let name = HeaderName::from_bytes(header.name().as_bytes())
+                .map_err(|_| format!("'{}' is not a valid header name", header.name()))?;
+            let value = HeaderValue::from_str(value)
+                .map_err(|_| format!("header '{}' has a value that cannot be sent", name))?;
+            headers.insert(name, value);
+        }
+        let event = &call.request.event;
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert("webhook-id", header_value(event.id.to_string()));
+        headers.insert(
+            "webhook-timestamp",
+            header_value(Utc::now().timestamp().to_string()),
+        );
+        Ok(headers)
+    }
+}
+
+fn header_value(text: String) -> HeaderValue {
+    HeaderValue::try_from(text).expect("ids and digits are valid header values")
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, String> {
+    let mut body = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if body.len() + chunk.len() > limit {
+                    return Err(format!("webhook reply is larger than {limit} bytes"));
+                }
+                body.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(body),
+            Err(e) => return Err(format!("cannot read webhook reply: {}", error_chain(&e))),
+        }
+    }
+}
+
+/// Maps a webhook's HTTP reply onto the shared outcome classes.
+pub fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> Reply {
+    match status {
+        200..=299 => match serde_json::from_slice::<Value>(body) {
+            Ok(output) => Reply::Success { output },
+            Err(e) => Reply::Failed {
+                reason: format!(
+                    "webhook returned status {status} with a body that is not JSON: {e}"
+                ),
+                retry_after: None,
+            },
+        },
+        429 | 500..=599 => Reply::Failed {
+            reason: format!("webhook returned status {status}"),
+            retry_after,
+        },
+        400..=499 => rejection(status, body),
+        _ => Reply::Failed {
+            reason: format!("webhook returned unexpected status {status}"),
+            retry_after: None,
+        },
+    }
+}
+
+fn rejection(status: u16, body: &[u8]) -> Reply {
+    let parsed = serde_json::from_slice::<Value>(body).ok();
+    let message = parsed
+        .as_ref()
+        .and_then(|body| body.get("message"))
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("handler rejected the request with status {status}"));
+    let extensions = parsed
+        .as_ref()
+        .and_then(|body| body.get("extensions"))
+        .filter(|extensions| extensions.is_object())
+        .cloned();
+    Reply::Rejected {
+        message,
+        extensions,
+    }
+}
+
+/// `Retry-After` is either delay-seconds or an HTTP date.
+fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
+    if let Ok(seconds) = value.trim().parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = DateTime::parse_from_rfc2822(value.trim())
+        .ok()?
+        .with_timezone(&Utc);
+    (at - now).to_std().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn success_needs_a_json_body() {
+        assert_eq!(
+            classify(200, None, br#"{"a":1}"#),
+            Reply::Success {
+                output: json!({"a": 1})
+            }
+        );
+        assert!(matches!(
+            classify(200, None, b"<html>"),
+            Reply::Failed { .. }
+        ));
+    }
+
+    #[test]
+    fn client_errors_are_rejections_with_the_handlers_message() {
+        let body = br#"{"message":"bad password","extensions":{"code":"auth"}}"#;
+        assert_eq!(
+            classify(400, None, body),
+            Reply::Rejected {
+                message: "bad password".into(),
+                extensions: Some(json!({"code": "auth"}))
+            }
+        );
+        let Reply::Rejected {
+            message,
+            extensions,
+        } = classify(404, None, b"nope")
+        else {
+            panic!("a 404 is a rejection");
+        };
+        assert!(message.contains("404"));
+        assert_eq!(extensions, None);
+    }
+
+    #[test]
+    fn server_errors_and_429_are_retryable_and_keep_retry_after() {
+        let wait = Some(Duration::from_secs(3));
+        assert_eq!(
+            classify(429, wait, b""),
+            Reply::Failed {
+                reason: "webhook returned status 429".into(),
+                retry_after: wait
+            }
+        );
+        assert!(matches!(classify(503, None, b"{}"), Reply::Failed { .. }));
+        assert!(matches!(classify(302, None, b""), Reply::Failed { .. }));
+    }
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        let now = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .expect("date")
+            .to_utc();
+        assert_eq!(parse_retry_after("7", now), Some(Duration::from_secs(7)));
+        let date = "Thu, 01 Jan 2026 00:00:10 GMT";
+        assert_eq!(parse_retry_after(date, now), Some(Duration::from_secs(10)));
+        assert_eq!(parse_retry_after("soon", now), None);
+    }
+}

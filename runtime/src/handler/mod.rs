@@ -1,0 +1,71 @@
+//! Handlers: where an action's business logic runs. A closed set, so an enum with one module
+//! per kind. Each kind only turns a [`HandlerRequest`] into a [`Reply`]; persistence, retries,
+//! output checking and error mapping live once, in `dispatch`, for all of them.
+
+pub mod http;
+mod payload;
+mod template;
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub use payload::{ActionName, EventInfo, HandlerRequest};
+pub use template::UrlTemplate;
+
+use crate::config::Environment;
+
+/// A parsed `handler` field.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HandlerRef {
+    /// `http(s)://…`, possibly with `{{ENV_VAR}}` parts.
+    Webhook(UrlTemplate),
+}
+
+impl HandlerRef {
+    /// Parses and checks a `handler` value against the server's environment.
+    pub fn parse(handler: &str, env: &Environment) -> Result<Self, String> {
+        if handler.starts_with("wasm://") {
+            return Err("wasm:// handlers are not available in this release".into());
+        }
+        let template = UrlTemplate::parse(handler)?;
+        template.render(env)?;
+        Ok(Self::Webhook(template))
+    }
+
+    /// The handler kind, for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Webhook(_) => "http",
+        }
+    }
+}
+
+/// What one call of a handler produced, before any output checking. Every handler kind maps
+/// its transport onto these three classes (SPEC §3), which is what makes retries and event
+/// records identical across kinds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    /// The handler produced an output document.
+    Success { output: Value },
+    /// The handler said no; never retried.
+    Rejected {
+        message: String,
+        extensions: Option<Value>,
+    },
+    /// Something went wrong on the way; retryable.
+    Failed {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// A reply together with what the transport observed, for the attempt record.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub reply: Reply,
+    /// HTTP status, for webhooks.
+    pub status_code: Option<u16>,
+    /// Lines the handler logged during the call.
+    pub logs: Vec<Value>,
+}

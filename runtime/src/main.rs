@@ -1,0 +1,45 @@
+//! The `hookwing` binary: parse flags, load configuration, start logging, call the library.
+
+use anyhow::Context;
+use clap::Parser;
+use hookwing::cli::{Cli, Command, MetadataCommand};
+use hookwing::config::{Config, LogFormat};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let config = Config::load(cli.config.as_deref(), &cli.overrides())?;
+    init_tracing(&config);
+    match cli.command {
+        None | Some(Command::Serve(_)) => {
+            let listener = std::net::TcpListener::bind(config.listen)
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            let running = hookwing::serve(config, listener).await?;
+            running.server.await?;
+        }
+        Some(Command::Metadata {
+            command: MetadataCommand::Apply { dir },
+        }) => {
+            let version = hookwing::ops::apply_metadata_dir(&config, &dir).await?;
+            println!("applied {} (resource version {version})", dir.display());
+        }
+        Some(Command::Metadata {
+            command: MetadataCommand::Export { dir },
+        }) => {
+            hookwing::ops::export_metadata_dir(&config, &dir).await?;
+            println!("exported metadata to {}", dir.display());
+        }
+    }
+    Ok(())
+}
+
+fn init_tracing(config: &Config) {
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

@@ -1,0 +1,420 @@
+//! Whole-metadata validation. It runs before anything is persisted or served, and its result,
+//! the [`Catalog`], is the only form the GraphQL layer and the dispatcher consume: every type
+//! expression parsed, every name resolved, every handler reference checked.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::types::{self, GRAPHQL_SCALARS, HASURA_SCALARS, Type};
+use super::{Action, ActionKind, Metadata, Operation};
+use crate::config::Environment;
+use crate::dispatch::RetryPolicy;
+use crate::handler::HandlerRef;
+
+/// A metadata error in Hasura's shape: `{"error", "path", "code"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[error("{error} (at {path})")]
+pub struct MetadataError {
+    pub error: String,
+    pub path: String,
+    pub code: &'static str,
+}
+
+impl MetadataError {
+    /// An error with a stable `code` at a JSON path.
+    pub fn new(code: &'static str, path: impl Into<String>, error: impl Into<String>) -> Self {
+        Self {
+            error: error.into(),
+            path: path.into(),
+            code,
+        }
+    }
+
+    fn invalid(path: impl Into<String>, error: impl Into<String>) -> Self {
+        Self::new("validation-failed", path, error)
+    }
+}
+
+/// How a scalar's values are checked when a handler returns them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScalarKind {
+    Int,
+    Float,
+    String,
+    Boolean,
+    Id,
+    /// Custom scalars (and `uuid`, `json`, …): any JSON value.
+    Any,
+}
+
+/// A named type as the schema builder and the output checker see it.
+#[derive(Debug, Clone)]
+pub enum TypeDef {
+    Scalar(ScalarKind),
+    Enum(BTreeSet<String>),
+    Object(Vec<(String, Type)>),
+    InputObject(Vec<(String, Type)>),
+}
+
+/// An action with everything resolved.
+#[derive(Debug, Clone)]
+pub struct ResolvedAction {
+    pub action: Action,
+    pub arguments: Vec<(String, Type)>,
+    pub output: Type,
+    pub handler: HandlerRef,
+    pub retry: RetryPolicy,
+}
+
+/// Validated metadata, ready to serve.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    pub metadata: Metadata,
+    pub types: BTreeMap<String, TypeDef>,
+    pub actions: BTreeMap<String, Arc<ResolvedAction>>,
+}
+
+impl Catalog {
+    /// The named type `name`; every name reachable from a catalog is defined.
+    pub fn type_def(&self, name: &str) -> Option<&TypeDef> {
+        self.types.get(name)
+    }
+}
+
+/// Checks `metadata` as a whole and resolves it.
+pub fn validate(metadata: &Metadata, env: &Environment) -> Result<Catalog, MetadataError> {
+    let mut types = BTreeMap::new();
+    for scalar in GRAPHQL_SCALARS {
+        let kind = match scalar {
+            "Int" => ScalarKind::Int,
+            "Float" => ScalarKind::Float,
+            "Boolean" => ScalarKind::Boolean,
+            "ID" => ScalarKind::Id,
+            _ => ScalarKind::String,
+        };
+        types.insert(scalar.to_owned(), TypeDef::Scalar(kind));
+    }
+    for scalar in HASURA_SCALARS {
+        types.insert(scalar.to_owned(), TypeDef::Scalar(ScalarKind::Any));
+    }
+
+    declare_types(metadata, &mut types)?;
+    check_type_fields(metadata, &types)?;
+
+    let mut actions = BTreeMap::new();
+    for (index, action) in metadata.actions.iter().enumerate() {
+        let path = format!("$.actions[{index}]");
+        let resolved = resolve_action(action, &types, env, &path)?;
+        if actions
+            .insert(action.name.clone(), Arc::new(resolved))
+            .is_some()
+        {
+            return Err(MetadataError::new(
+                "already-exists",
+                format!("{path}.name"),
+                format!("action '{}' is defined more than once", action.name),
+            ));
+        }
+    }
+    Ok(Catalog {
+        metadata: metadata.clone(),
+        types,
+        actions,
+    })
+}
+
+fn declare(
+    types: &mut BTreeMap<String, TypeDef>,
+    name: &str,
+    def: TypeDef,
+    path: String,
+) -> Result<(), MetadataError> {
+    if !types::is_valid_name(name) {
+        return Err(MetadataError::invalid(
+            format!("{path}.name"),
+            format!("'{name}' is not a valid GraphQL type name"),
+        ));
+    }
+    let redeclares_hasura_scalar =
+        HASURA_SCALARS.contains(&name) && matches!(def, TypeDef::Scalar(_));
+    if types.contains_key(name) && !redeclares_hasura_scalar {
+        return Err(MetadataError::new(
+            "already-exists",
+            format!("{path}.name"),
+            format!("type '{name}' is defined more than once or clashes with a built-in type"),
+        ));
+    }
+    types.insert(name.to_owned(), def);
+    Ok(())
+}
+
+fn declare_types(
+    metadata: &Metadata,
+    types: &mut BTreeMap<String, TypeDef>,
+) -> Result<(), MetadataError> {
+    let custom = &metadata.custom_types;
+    for (i, scalar) in custom.scalars.iter().enumerate() {
+        let path = format!("$.custom_types.scalars[{i}]");
+        declare(types, &scalar.name, TypeDef::Scalar(ScalarKind::Any), path)?;
+    }
+    for (i, enumeration) in custom.enums.iter().enumerate() {
+        let path = format!("$.custom_types.enums[{i}]");
+        let mut values = BTreeSet::new();
+        for (j, value) in enumeration.values.iter().enumerate() {
+            let value_path = format!("{path}.values[{j}].value");
+            let name = value.value.as_str();
+            if !types::is_valid_name(name) || ["true", "false", "null"].contains(&name) {
+                return Err(MetadataError::invalid(
+                    value_path,
+                    format!("'{name}' is not a valid enum value"),
+                ));
+            }
+            if !values.insert(name.to_owned()) {
+                return Err(MetadataError::new(
+                    "already-exists",
+                    value_path,
+                    format!("enum '{}' lists '{name}' twice", enumeration.name),
+                ));
+            }
+        }
+        if values.is_empty() {
+            return Err(MetadataError::invalid(
+                format!("{path}.values"),
+                format!("enum '{}' has no values", enumeration.name),
+            ));
+        }
+        declare(types, &enumeration.name, TypeDef::Enum(values), path)?;
+    }
+    for (i, object) in custom.objects.iter().enumerate() {
+        let path = format!("$.custom_types.objects[{i}]");
+        let fields = parse_fields(&object.name, &object.fields, &path)?;
+        declare(types, &object.name, TypeDef::Object(fields), path)?;
+    }
+    for (i, input) in custom.input_objects.iter().enumerate() {
+        let path = format!("$.custom_types.input_objects[{i}]");
+        let fields = parse_fields(&input.name, &input.fields, &path)?;
+        declare(types, &input.name, TypeDef::InputObject(fields), path)?;
+    }
+    Ok(())
+}
+
+fn parse_fields(
+    owner: &str,
+    fields: &[super::Field],
+    path: &str,
+) -> Result<Vec<(String, Type)>, MetadataError> {
+    if fields.is_empty() {
+        return Err(MetadataError::invalid(
+            format!("{path}.fields"),
+            format!("type '{owner}' has no fields"),
+        ));
+    }
+    let mut parsed = Vec::with_capacity(fields.len());
+    for (j, field) in fields.iter().enumerate() {
+        let field_path = format!("{path}.fields[{j}]");
+        if !types::is_valid_name(&field.name) {
+            return Err(MetadataError::invalid(
+                format!("{field_path}.name"),
+                format!("'{}' is not a valid field name", field.name),
+            ));
+        }
+        if parsed.iter().any(|(name, _)| name == &field.name) {
+            return Err(MetadataError::new(
+                "already-exists",
+                format!("{field_path}.name"),
+                format!("type '{owner}' has two fields named '{}'", field.name),
+            ));
+        }
+        let ty = parse_type(&field.ty, &format!("{field_path}.type"))?;
+        parsed.push((field.name.clone(), ty));
+    }
+    Ok(parsed)
+}
+
+fn parse_type(expression: &str, path: &str) -> Result<Type, MetadataError> {
+    types::parse(expression).ok_or_else(|| {
+        MetadataError::new(
+            "parse-failed",
+            path,
+            format!("'{expression}' is not a GraphQL type expression"),
+        )
+    })
+}
+
+/// Where a type may appear: output positions take scalars, enums and objects; input positions
+/// take scalars, enums and input objects.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Position {
+    Input,
+    Output,
+}
+
+fn check_usable(
+    ty: &Type,
+    position: Position,
+    types: &BTreeMap<String, TypeDef>,
+    path: &str,
+) -> Result<(), MetadataError> {
+    let name = types::innermost(ty);
+    let usable = match (types.get(name), position) {
+        (None, _) => {
+            return Err(MetadataError::new(
+                "not-exists",
+                path,
+                format!("type '{name}' is not defined"),
+            ));
+        }
+        (Some(TypeDef::Scalar(_) | TypeDef::Enum(_)), _) => true,
+        (Some(TypeDef::Object(_)), position) => position == Position::Output,
+        (Some(TypeDef::InputObject(_)), position) => position == Position::Input,
+    };
+    if usable {
+        Ok(())
+    } else {
+        let expected = match position {
+            Position::Input => "an input type (scalar, enum or input object)",
+            Position::Output => "an output type (scalar, enum or object)",
+        };
+        Err(MetadataError::invalid(
+            path,
+            format!("type '{name}' is not {expected}"),
+        ))
+    }
+}
+
+fn check_type_fields(
+    metadata: &Metadata,
+    types: &BTreeMap<String, TypeDef>,
+) -> Result<(), MetadataError> {
+    let custom = &metadata.custom_types;
+    for (i, object) in custom.objects.iter().enumerate() {
+        let path = format!("$.custom_types.objects[{i}]");
+        check_fields(&object.fields, Position::Output, types, &path)?;
+    }
+    for (i, input) in custom.input_objects.iter().enumerate() {
+        let path = format!("$.custom_types.input_objects[{i}]");
+        check_fields(&input.fields, Position::Input, types, &path)?;
+    }
+    Ok(())
+}
+
+fn check_fields(
+    fields: &[super::Field],
+    position: Position,
+    types: &BTreeMap<String, TypeDef>,
+    path: &str,
+) -> Result<(), MetadataError> {
+    for (j, field) in fields.iter().enumerate() {
+        let field_path = format!("{path}.fields[{j}].type");
+        let ty = parse_type(&field.ty, &field_path)?;
+        check_usable(&ty, position, types, &field_path)?;
+    }
+    Ok(())
+}
+
+fn resolve_action(
+    action: &Action,
+    types: &BTreeMap<String, TypeDef>,
+    env: &Environment,
+    path: &str,
+) -> Result<ResolvedAction, MetadataError> {
+    let definition = &action.definition;
+    if !types::is_valid_name(&action.name) {
+        return Err(MetadataError::invalid(
+            format!("{path}.name"),
+            format!("'{}' is not a valid GraphQL field name", action.name),
+        ));
+    }
+    let mut arguments: Vec<(String, Type)> = Vec::new();
+    for (j, argument) in definition.arguments.iter().enumerate() {
+        let arg_path = format!("{path}.definition.arguments[{j}]");
+        if !types::is_valid_name(&argument.name) {
+            return Err(MetadataError::invalid(
+                format!("{arg_path}.name"),
+                format!("'{}' is not a valid argument name", argument.name),
+            ));
+        }
+        if arguments.iter().any(|(name, _)| name == &argument.name) {
+            return Err(MetadataError::new(
+                "already-exists",
+                format!("{arg_path}.name"),
+                format!(
+                    "action '{}' has two arguments named '{}'",
+                    action.name, argument.name
+                ),
+            ));
+        }
+        let ty = parse_type(&argument.ty, &format!("{arg_path}.type"))?;
+        check_usable(&ty, Position::Input, types, &format!("{arg_path}.type"))?;
+        arguments.push((argument.name.clone(), ty));
+    }
+
+    let output_path = format!("{path}.definition.output_type");
+    let output = parse_type(&definition.output_type, &output_path)?;
+    check_usable(&output, Position::Output, types, &output_path)?;
+
+    if definition.kind == ActionKind::Asynchronous {
+        if definition.operation == Operation::Query {
+            return Err(MetadataError::invalid(
+                format!("{path}.definition.kind"),
+                "query actions cannot be asynchronous",
+            ));
+        }
+        return Err(MetadataError::new(
+            "not-supported",
+            format!("{path}.definition.kind"),
+            "asynchronous actions are not available in this release",
+        ));
+    }
+
+    let handler = HandlerRef::parse(&definition.handler, env)
+        .map_err(|reason| MetadataError::invalid(format!("{path}.definition.handler"), reason))?;
+
+    if definition.timeout == Some(0) {
+        return Err(MetadataError::invalid(
+            format!("{path}.definition.timeout"),
+            "timeout must be at least 1 second",
+        ));
+    }
+    for (j, header) in definition.headers.iter().enumerate() {
+        let header_path = format!("{path}.definition.headers[{j}]");
+        reqwest::header::HeaderName::from_bytes(header.name().as_bytes()).map_err(|_| {
+            MetadataError::invalid(
+                format!("{header_path}.name"),
+                format!("'{}' is not a valid header name", header.name()),
+            )
+        })?;
+        if let super::HeaderConf::FromEnv { value_from_env, .. } = header
+            && env.get(value_from_env).is_none()
+        {
+            return Err(MetadataError::new(
+                "invalid-configuration",
+                format!("{header_path}.value_from_env"),
+                format!("environment variable '{value_from_env}' is not set"),
+            ));
+        }
+    }
+
+    let retry = RetryPolicy::resolve(definition.kind, definition.retry.as_ref())
+        .map_err(|reason| MetadataError::invalid(format!("{path}.definition.retry"), reason))?;
+
+    let mut roles = HashMap::new();
+    for (j, permission) in action.permissions.iter().enumerate() {
+        if permission.role.is_empty() || roles.insert(permission.role.as_str(), j).is_some() {
+            return Err(MetadataError::invalid(
+                format!("{path}.permissions[{j}].role"),
+                format!("role '{}' is empty or listed twice", permission.role),
+            ));
+        }
+    }
+
+    Ok(ResolvedAction {
+        action: action.clone(),
+        arguments,
+        output,
+        handler,
+        retry,
+    })
+}

@@ -1,0 +1,48 @@
+//! Operator commands that work on the database directly, without a running server.
+
+use std::path::Path;
+
+use crate::config::Config;
+use crate::metadata::{Metadata, directory};
+use crate::server::state::{CommitError, save};
+use crate::store::{self, Store, StoreOptions};
+
+/// Why an operator command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpsError {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error(transparent)]
+    Directory(#[from] directory::DirectoryError),
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    #[error("stored metadata cannot be read: {0}")]
+    Stored(#[from] serde_json::Error),
+}
+
+async fn open(config: &Config) -> Result<Store, store::Error> {
+    Store::connect(&config.database_url, &StoreOptions { pool_size: 2 }).await
+}
+
+/// Validates the directory and stores it; returns the new resource version. Running servers
+/// pick it up when they restart.
+pub async fn apply_metadata_dir(config: &Config, dir: &Path) -> Result<i64, OpsError> {
+    let metadata = directory::load(dir)?;
+    let store = open(config).await?;
+    let version = store
+        .load_metadata()
+        .await?
+        .map_or(0, |stored| stored.resource_version);
+    Ok(save(&store, config, version, &metadata).await?)
+}
+
+/// Writes the stored metadata to `dir`.
+pub async fn export_metadata_dir(config: &Config, dir: &Path) -> Result<(), OpsError> {
+    let store = open(config).await?;
+    let metadata = match store.load_metadata().await? {
+        Some(stored) => serde_json::from_value(stored.document)?,
+        None => Metadata::empty(),
+    };
+    directory::export(&metadata, dir)?;
+    Ok(())
+}

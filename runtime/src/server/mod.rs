@@ -1,0 +1,55 @@
+//! HTTP wiring: routes, shared state, and the entry point embedders and tests call.
+
+pub mod body;
+pub mod state;
+
+use std::net::TcpListener;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+
+pub use state::{AppState, StartError};
+
+use crate::config::Config;
+use crate::{graphql, metadata};
+
+/// A started server: await `server` to run it; `state` is what it serves.
+pub struct Running {
+    pub server: actix_web::dev::Server,
+    pub state: web::Data<AppState>,
+}
+
+/// Starts the server on an already bound listener (bind port 0 to let the OS choose), after
+/// connecting the store and loading metadata. The returned server must be awaited or spawned.
+pub async fn serve(config: Config, listener: TcpListener) -> Result<Running, StartError> {
+    let address = listener.local_addr().ok();
+    let state = web::Data::new(AppState::start(config).await?);
+    if state.config.dev_mode() {
+        tracing::warn!(
+            "DEV MODE: no admin secret is set; every caller is admin and sees internal errors. \
+             Set HOOKWING_ADMIN_SECRET before exposing this server."
+        );
+    }
+    let app_state = state.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .route("/", web::get().to(graphql::http::graphiql))
+            .route("/v1/graphql", web::post().to(graphql::http::execute))
+            .route("/v1/metadata", web::post().to(metadata::api::handle))
+            .route("/healthz", web::get().to(healthz))
+    })
+    .listen(listener)
+    .map_err(|e| StartError::Listen(e.to_string()))?
+    .shutdown_timeout(10)
+    .run();
+    tracing::info!(
+        address = ?address,
+        backend = state.store.backend_name(),
+        "hookwing is serving /v1/graphql"
+    );
+    Ok(Running { server, state })
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}

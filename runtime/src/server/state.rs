@@ -1,0 +1,198 @@
+//! The server's shared state: the store, the dispatcher, and the live schema, which metadata
+//! changes replace atomically (requests in flight finish on the schema they started with).
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use async_graphql::dynamic::Schema;
+use serde_json::Value;
+
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
+use crate::graphql::schema::{self, QueryLimits};
+use crate::handler::http::Webhook;
+use crate::metadata::ops::{self, SideEffect};
+use crate::metadata::{Catalog, Metadata, MetadataError, directory, validate};
+use crate::store::{self, Store, StoreOptions};
+
+/// What is being served right now.
+pub struct Live {
+    pub catalog: Arc<Catalog>,
+    pub schema: Schema,
+    pub resource_version: i64,
+}
+
+/// Why a metadata change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Invalid(#[from] MetadataError),
+    #[error("cannot build the GraphQL schema: {0}")]
+    Schema(String),
+    #[error("resource version {presented} does not match the stored version {stored}")]
+    Conflict { presented: i64, stored: i64 },
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl CommitError {
+    /// The error in the metadata API's shape.
+    pub fn to_metadata_error(&self) -> MetadataError {
+        match self {
+            Self::Invalid(error) => error.clone(),
+            Self::Schema(reason) => MetadataError::new("validation-failed", "$", reason.clone()),
+            Self::Conflict { .. } => MetadataError::new("conflict", "$", self.to_string()),
+            Self::Store(store::Error::Conflict { .. }) => {
+                MetadataError::new("conflict", "$", self.to_string())
+            }
+            Self::Store(_) => MetadataError::new("unexpected", "$", "database query error"),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] store::Error),
+    #[error("metadata directory: {0}")]
+    Directory(#[from] directory::DirectoryError),
+    #[error("stored metadata is invalid: {0}")]
+    Commit(#[from] CommitError),
+    #[error("cannot build the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+    #[error("cannot listen: {0}")]
+    Listen(String),
+}
+
+/// Shared by every request handler.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    dispatcher: Dispatcher,
+    live: ArcSwap<Live>,
+    /// Serialises metadata writers inside this process; the resource version guards against
+    /// writers elsewhere.
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl AppState {
+    /// Connects the store, applies `metadata_dir` if configured, and builds the first schema.
+    pub async fn start(config: Config) -> Result<Self, StartError> {
+        let options = StoreOptions {
+            pool_size: config.database.pool_size,
+        };
+        let store = Store::connect(&config.database_url, &options).await?;
+        let node_id = config
+            .node_id
+            .clone()
+            .unwrap_or_else(|| format!("node-{}", uuid::Uuid::new_v4().simple()));
+        let webhook = Webhook::new(config.environment.clone(), config.limits.max_response_bytes)?;
+        let dispatcher = Dispatcher::new(store.clone(), node_id, webhook);
+
+        let stored = store.load_metadata().await?;
+        let (mut metadata, mut version) = match stored {
+            Some(stored) => (
+                serde_json::from_value(stored.document).map_err(|e| {
+                    CommitError::Invalid(MetadataError::new("parse-failed", "$", e.to_string()))
+                })?,
+                stored.resource_version,
+            ),
+            None => (Metadata::empty(), 0),
+        };
+        if let Some(dir) = &config.metadata_dir {
+            let from_dir = directory::load(dir)?;
+            if from_dir != metadata {
+                version = save(&store, &config, version, &from_dir).await?;
+                metadata = from_dir;
+                tracing::info!(dir = %dir.display(), version, "applied metadata directory");
+            }
+        }
+        let catalog = validate(&metadata, &config.environment).map_err(CommitError::from)?;
+        let live = build_live(&config, &dispatcher, catalog, version)?;
+        Ok(Self {
+            config,
+            store,
+            dispatcher,
+            live: ArcSwap::from_pointee(live),
+            writes: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The schema and catalog being served.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// The admin secret, `None` in dev mode.
+    pub fn admin_secret(&self) -> Option<&str> {
+        self.config.admin_secret.as_deref()
+    }
+
+    /// Applies one metadata API request: edit, validate the whole result, persist, swap the
+    /// schema, then run side effects. Nothing changes unless every step before the swap works.
+    pub async fn apply_metadata(&self, request: &ops::Request) -> Result<Value, CommitError> {
+        let _guard = self.writes.lock().await;
+        let live = self.live();
+        let stored = live.resource_version;
+        if let Some(presented) = request.resource_version
+            && presented != stored
+        {
+            return Err(CommitError::Conflict { presented, stored });
+        }
+        let mut metadata = live.catalog.metadata.clone();
+        let applied = ops::apply(request, &mut metadata, stored)?;
+        if !applied.changed {
+            return Ok(applied.response);
+        }
+        let catalog = validate(&metadata, &self.config.environment)?;
+        let next = build_live(&self.config, &self.dispatcher, catalog, stored)?;
+        let version = save(&self.store, &self.config, stored, &metadata).await?;
+        self.live.store(Arc::new(Live {
+            resource_version: version,
+            ..next
+        }));
+        for effect in applied.effects {
+            match effect {
+                SideEffect::ClearData { action } => {
+                    let deleted = self.store.delete_events_of_action(&action).await?;
+                    tracing::info!(action, deleted, "cleared events of dropped action");
+                }
+            }
+        }
+        Ok(applied.response)
+    }
+}
+
+/// Validates and stores `metadata` over version `expected`; returns the new version.
+pub async fn save(
+    store: &Store,
+    config: &Config,
+    expected: i64,
+    metadata: &Metadata,
+) -> Result<i64, CommitError> {
+    validate(metadata, &config.environment)?;
+    let document = serde_json::to_value(metadata)
+        .map_err(|e| MetadataError::new("unexpected", "$", e.to_string()))?;
+    Ok(store.save_metadata(expected, &document).await?)
+}
+
+fn build_live(
+    config: &Config,
+    dispatcher: &Dispatcher,
+    catalog: Catalog,
+    resource_version: i64,
+) -> Result<Live, CommitError> {
+    let catalog = Arc::new(catalog);
+    let limits = QueryLimits {
+        max_depth: config.limits.max_query_depth,
+        max_complexity: config.limits.max_query_complexity,
+    };
+    let schema = schema::build(Arc::clone(&catalog), dispatcher.clone(), limits)
+        .map_err(|e| CommitError::Schema(e.to_string()))?;
+    Ok(Live {
+        catalog,
+        schema,
+        resource_version,
+    })
+}

@@ -1,0 +1,381 @@
+//! Events (`action_log`) and their delivery attempts (`action_attempt`).
+//!
+//! Every state change names the state it expects and the lease owner it expects, so a worker
+//! that lost its lease can never overwrite a newer result: the guarded update simply matches no
+//! row, and the caller learns so from the `bool` it gets back.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::schema::{action_attempt, action_log};
+use super::sql_types::{Id, Json, Time};
+use super::{Result, Store, on_connection};
+use crate::metadata::ActionKind;
+
+/// Where an event is in its life. Names and meanings are Hasura's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStatus {
+    /// Accepted, waiting for a worker (asynchronous actions).
+    Created,
+    /// Leased to a node that is delivering it.
+    Processing,
+    /// The handler produced an output.
+    Completed,
+    /// Terminal failure: rejected, invalid output, or retries exhausted.
+    Error,
+}
+
+impl EventStatus {
+    /// The value stored in `action_log.status`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Processing => "processing",
+            Self::Completed => "completed",
+            Self::Error => "error",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Created,
+            Self::Processing,
+            Self::Completed,
+            Self::Error,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+/// How one delivery attempt ended, as stored in `action_attempt.outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The handler returned an output that matched the action's output type.
+    Success,
+    /// The handler said no (webhook 4xx, guest error); never retried.
+    Rejected,
+    /// Transport failure, timeout, 5xx/429, unreadable reply; retryable.
+    Failed,
+    /// The handler answered, but not with the declared output type; never retried.
+    InvalidOutput,
+}
+
+impl AttemptOutcome {
+    /// The value stored in `action_attempt.outcome`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::InvalidOutput => "invalid_output",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Success,
+            Self::Rejected,
+            Self::Failed,
+            Self::InvalidOutput,
+        ]
+        .into_iter()
+        .find(|outcome| outcome.as_str() == text)
+    }
+}
+
+/// An invocation to persist before anything is delivered.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub id: Uuid,
+    pub action_name: String,
+    pub kind: ActionKind,
+    pub input_payload: Value,
+    pub request_headers: Value,
+    pub session_variables: Value,
+    pub created_at: DateTime<Utc>,
+    pub status: EventStatus,
+    /// The node holding the lease, for events inserted already `processing`.
+    pub locked_by: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+}
+
+/// One finished delivery attempt.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub event_id: Uuid,
+    pub attempt: i32,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub outcome: AttemptOutcome,
+    /// HTTP status for webhooks.
+    pub status_code: Option<i32>,
+    /// Why it failed or was rejected, for operators.
+    pub detail: Option<String>,
+    /// Log lines the handler emitted during this attempt.
+    pub logs: Value,
+}
+
+/// The terminal state of an event.
+#[derive(Debug, Clone)]
+pub struct Finish {
+    pub status: EventStatus,
+    pub response_payload: Option<Value>,
+    pub errors: Option<Value>,
+}
+
+/// An event as read back from the store.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    pub id: Uuid,
+    pub action_name: String,
+    pub kind: String,
+    pub input_payload: Value,
+    pub request_headers: Value,
+    pub session_variables: Value,
+    pub response_payload: Option<Value>,
+    pub errors: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub response_received_at: Option<DateTime<Utc>>,
+    pub status: EventStatus,
+    pub attempts: i32,
+    pub locked_by: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = action_log)]
+struct EventRow {
+    id: Id,
+    action_name: String,
+    input_payload: Json,
+    request_headers: Json,
+    session_variables: Json,
+    created_at: Time,
+    status: &'static str,
+    kind: &'static str,
+    attempts: i32,
+    locked_by: Option<String>,
+    lease_expires_at: Option<Time>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = action_log)]
+struct StoredEvent {
+    id: Id,
+    action_name: String,
+    kind: String,
+    input_payload: Json,
+    request_headers: Json,
+    session_variables: Json,
+    response_payload: Option<Json>,
+    errors: Option<Json>,
+    created_at: Time,
+    response_received_at: Option<Time>,
+    status: String,
+    attempts: i32,
+    locked_by: Option<String>,
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = action_attempt)]
+struct AttemptRow {
+    event_id: Id,
+    attempt: i32,
+    started_at: Time,
+    finished_at: Time,
+    duration_ms: i64,
+    outcome: &'static str,
+    status_code: Option<i32>,
+    detail: Option<String>,
+    logs: Json,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = action_attempt)]
+struct StoredAttempt {
+    event_id: Id,
+    attempt: i32,
+    started_at: Time,
+    finished_at: Time,
+    outcome: String,
+    status_code: Option<i32>,
+    detail: Option<String>,
+    logs: Json,
+}
+
+impl From<StoredAttempt> for AttemptRecord {
+    fn from(row: StoredAttempt) -> Self {
+        Self {
+            event_id: row.event_id.0,
+            attempt: row.attempt,
+            started_at: row.started_at.0,
+            finished_at: row.finished_at.0,
+            // The CHECK constraint admits only known outcomes.
+            outcome: AttemptOutcome::parse(&row.outcome).unwrap_or(AttemptOutcome::Failed),
+            status_code: row.status_code,
+            detail: row.detail,
+            logs: row.logs.0,
+        }
+    }
+}
+
+impl From<StoredEvent> for EventRecord {
+    fn from(row: StoredEvent) -> Self {
+        Self {
+            id: row.id.0,
+            action_name: row.action_name,
+            kind: row.kind,
+            input_payload: row.input_payload.0,
+            request_headers: row.request_headers.0,
+            session_variables: row.session_variables.0,
+            response_payload: row.response_payload.map(|j| j.0),
+            errors: row.errors.map(|j| j.0),
+            created_at: row.created_at.0,
+            response_received_at: row.response_received_at.map(|t| t.0),
+            // The CHECK constraint admits only known statuses.
+            status: EventStatus::parse(&row.status).unwrap_or(EventStatus::Error),
+            attempts: row.attempts,
+            locked_by: row.locked_by,
+        }
+    }
+}
+
+impl Store {
+    /// Persists a new event. Nothing is delivered before this returns.
+    pub async fn insert_event(&self, event: &NewEvent) -> Result<()> {
+        let row = EventRow {
+            id: Id(event.id),
+            action_name: event.action_name.clone(),
+            input_payload: Json(event.input_payload.clone()),
+            request_headers: Json(event.request_headers.clone()),
+            session_variables: Json(event.session_variables.clone()),
+            created_at: Time::from(event.created_at),
+            status: event.status.as_str(),
+            kind: event.kind.as_str(),
+            attempts: 0,
+            locked_by: event.locked_by.clone(),
+            lease_expires_at: event.lease_expires_at.map(Time::from),
+        };
+        on_connection!(self, |conn| {
+            diesel::insert_into(action_log::table)
+                .values(&row)
+                .execute(conn)
+                .await?
+        });
+        Ok(())
+    }
+
+    /// Records one attempt and counts it on the event, if `owner` still holds the event.
+    /// Returns `false` when the lease was lost (nothing is written then).
+    pub async fn record_attempt(&self, owner: &str, record: &AttemptRecord) -> Result<bool> {
+        let row = AttemptRow {
+            event_id: Id(record.event_id),
+            attempt: record.attempt,
+            started_at: Time::from(record.started_at),
+            finished_at: Time::from(record.finished_at),
+            duration_ms: (record.finished_at - record.started_at).num_milliseconds(),
+            outcome: record.outcome.as_str(),
+            status_code: record.status_code,
+            detail: record.detail.clone(),
+            logs: Json(record.logs.clone()),
+        };
+        let owner = owner.to_owned();
+        let recorded = on_connection!(self, |conn| {
+            use diesel_async::AsyncConnection;
+            conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+                let held = diesel::update(action_log::table)
+                    .filter(action_log::id.eq(Id(record.event_id)))
+                    .filter(action_log::status.eq(EventStatus::Processing.as_str()))
+                    .filter(action_log::locked_by.eq(&owner))
+                    .set(action_log::attempts.eq(record.attempt))
+                    .execute(conn)
+                    .await?;
+                if held == 1 {
+                    diesel::insert_into(action_attempt::table)
+                        .values(&row)
+                        .execute(conn)
+                        .await?;
+                }
+                Ok(held == 1)
+            })
+            .await?
+        });
+        Ok(recorded)
+    }
+
+    /// Moves a `processing` event held by `owner` to its terminal state and releases the lease.
+    /// Returns `false` when the lease was lost.
+    pub async fn finish_event(&self, id: Uuid, owner: &str, finish: &Finish) -> Result<bool> {
+        let updated = on_connection!(self, |conn| {
+            diesel::update(action_log::table)
+                .filter(action_log::id.eq(Id(id)))
+                .filter(action_log::status.eq(EventStatus::Processing.as_str()))
+                .filter(action_log::locked_by.eq(owner))
+                .set((
+                    action_log::status.eq(finish.status.as_str()),
+                    action_log::response_payload.eq(finish.response_payload.clone().map(Json)),
+                    action_log::errors.eq(finish.errors.clone().map(Json)),
+                    action_log::response_received_at.eq(Some(Time::now())),
+                    action_log::locked_by.eq(None::<String>),
+                    action_log::lease_expires_at.eq(None::<Time>),
+                    action_log::next_attempt_at.eq(None::<Time>),
+                ))
+                .execute(conn)
+                .await?
+        });
+        Ok(updated == 1)
+    }
+
+    /// Reads one event.
+    pub async fn event(&self, id: Uuid) -> Result<Option<EventRecord>> {
+        let row: Option<StoredEvent> = on_connection!(self, |conn| {
+            action_log::table
+                .find(Id(id))
+                .select(StoredEvent::as_select())
+                .first(conn)
+                .await
+                .optional()?
+        });
+        Ok(row.map(EventRecord::from))
+    }
+
+    /// Reads the attempts of one event, oldest first.
+    pub async fn attempts(&self, id: Uuid) -> Result<Vec<AttemptRecord>> {
+        let rows: Vec<StoredAttempt> = on_connection!(self, |conn| {
+            action_attempt::table
+                .filter(action_attempt::event_id.eq(Id(id)))
+                .order(action_attempt::attempt.asc())
+                .select(StoredAttempt::as_select())
+                .load(conn)
+                .await?
+        });
+        Ok(rows.into_iter().map(AttemptRecord::from).collect())
+    }
+
+    /// The most recent events of an action, newest first.
+    pub async fn events_of_action(&self, action: &str, limit: i64) -> Result<Vec<EventRecord>> {
+        let rows: Vec<StoredEvent> = on_connection!(self, |conn| {
+            action_log::table
+                .filter(action_log::action_name.eq(action))
+                .order(action_log::created_at.desc())
+                .limit(limit)
+                .select(StoredEvent::as_select())
+                .load(conn)
+                .await?
+        });
+        Ok(rows.into_iter().map(EventRecord::from).collect())
+    }
+
+    /// Deletes every event of an action (and, by cascade, its attempts).
+    pub async fn delete_events_of_action(&self, action: &str) -> Result<usize> {
+        let deleted = on_connection!(self, |conn| {
+            diesel::delete(action_log::table.filter(action_log::action_name.eq(action)))
+                .execute(conn)
+                .await?
+        });
+        Ok(deleted)
+    }
+}

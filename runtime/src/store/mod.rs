@@ -1,0 +1,106 @@
+//! The event store: every action invocation, every delivery attempt and the metadata document.
+//!
+//! One API over two backends (a closed set, so an enum): PostgreSQL for production and several
+//! replicas, SQLite as the zero-configuration embedded default. Queries are written once, against
+//! one `schema.rs`, and compiled for each backend by [`on_connection!`].
+
+mod events;
+mod metadata;
+mod postgres;
+pub mod schema;
+pub mod sql_types;
+mod sqlite;
+
+pub use events::{AttemptOutcome, AttemptRecord, EventRecord, EventStatus, Finish, NewEvent};
+pub use metadata::StoredMetadata;
+
+/// Store failures. The text of the source error is kept for operators' logs; clients only ever
+/// see a generic message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database url `{0}` is neither postgres:// nor sqlite://")]
+    UnsupportedUrl(String),
+    #[error("cannot connect to the database: {0}")]
+    Connect(String),
+    #[error("cannot run database migrations: {0}")]
+    Migration(String),
+    #[error("no database connection available: {0}")]
+    Pool(String),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("metadata was changed concurrently (expected resource version {expected})")]
+    Conflict { expected: i64 },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Pool and engine settings shared by both backends.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Connections kept by the pool.
+    pub pool_size: usize,
+}
+
+/// A handle to the event store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Postgres(postgres::Postgres),
+    Sqlite(sqlite::Sqlite),
+}
+
+/// Runs `$body` with `$conn` bound to a pooled connection of whichever backend the store uses.
+/// The body is compiled once per backend, so every query is written once.
+macro_rules! on_connection {
+    ($store:expr, |$conn:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Postgres(backend) => {
+                let mut pooled = backend.connection().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+            $crate::store::Backend::Sqlite(backend) => {
+                let mut pooled = backend.connection().await?;
+                let $conn = &mut *pooled;
+                $body
+            }
+        }
+    };
+}
+pub(crate) use on_connection;
+
+impl Store {
+    /// Connects to `database_url` (`postgres://…` or `sqlite://path`), creating the SQLite file
+    /// if needed, and brings the schema up to date with the embedded migrations.
+    pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<Self> {
+        let backend = if database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://")
+        {
+            Backend::Postgres(postgres::Postgres::connect(database_url, options).await?)
+        } else if let Some(path) = database_url.strip_prefix("sqlite://") {
+            Backend::Sqlite(sqlite::Sqlite::connect(path, options).await?)
+        } else {
+            return Err(Error::UnsupportedUrl(database_url.to_owned()));
+        };
+        Ok(Self { backend })
+    }
+
+    /// Which backend this store runs on, for logs and health output.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
+
+    /// A cheap round trip, for readiness checks.
+    pub async fn ping(&self) -> Result<()> {
+        use diesel_async::SimpleAsyncConnection;
+        on_connection!(self, |conn| conn.batch_execute("SELECT 1").await?);
+        Ok(())
+    }
+}

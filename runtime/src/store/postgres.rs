@@ -1,0 +1,72 @@
+//! PostgreSQL backend: a deadpool of `AsyncPgConnection`s (tokio-postgres underneath, no libpq).
+//!
+//! Hookwing keeps its tables in their own `hookwing` schema so that it can share a database with
+//! the application it serves; every pooled connection puts that schema first on its search path.
+
+use diesel::ConnectionError;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::{
+    AsyncConnection, AsyncMigrationHarness, AsyncPgConnection, SimpleAsyncConnection,
+};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{Error, Result, StoreOptions};
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SETUP: &str = "CREATE SCHEMA IF NOT EXISTS hookwing; SET search_path TO hookwing";
+
+#[derive(Clone)]
+pub(super) struct Postgres {
+    pool: Pool<AsyncPgConnection>,
+}
+
+fn establish(url: &str) -> BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
+    async move {
+        let mut conn = AsyncPgConnection::establish(url).await?;
+        conn.batch_execute(SETUP)
+            .await
+            .map_err(|e| ConnectionError::BadConnection(e.to_string()))?;
+        Ok(conn)
+    }
+    .boxed()
+}
+
+impl Postgres {
+    pub(super) async fn connect(url: &str, options: &StoreOptions) -> Result<Self> {
+        let mut config = ManagerConfig::default();
+        config.custom_setup = Box::new(establish);
+        let manager = AsyncDieselConnectionManager::new_with_config(url, config);
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .build()
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        // Replicas starting together must not run the same migration twice: a session-level
+        // advisory lock, held on the connection the migrations run on, serialises them.
+        let mut conn = self.connection().await?;
+        conn.batch_execute("SELECT pg_advisory_lock(7261839)")
+            .await?;
+        let mut harness = AsyncMigrationHarness::new(conn);
+        let ran =
+            tokio::task::block_in_place(|| harness.run_pending_migrations(MIGRATIONS).map(|_| ()));
+        let mut conn = harness.into_inner();
+        conn.batch_execute("SELECT pg_advisory_unlock(7261839)")
+            .await?;
+        ran.map_err(|e| Error::Migration(e.to_string()))
+    }
+
+    pub(super) async fn connection(&self) -> Result<Object<AsyncPgConnection>> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| Error::Pool(e.to_string()))
+    }
+}

@@ -1,0 +1,58 @@
+//! One table description for both backends; see `sql_types` for how the column types map.
+
+use super::sql_types::{JsonType, TimeType, UuidType};
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::{JsonType, TimeType};
+
+    hdb_metadata (id) {
+        id -> Integer,
+        resource_version -> BigInt,
+        metadata -> JsonType,
+        updated_at -> TimeType,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::{JsonType, TimeType, UuidType};
+
+    action_log (id) {
+        id -> UuidType,
+        action_name -> Text,
+        input_payload -> JsonType,
+        request_headers -> JsonType,
+        session_variables -> JsonType,
+        response_payload -> Nullable<JsonType>,
+        errors -> Nullable<JsonType>,
+        created_at -> TimeType,
+        response_received_at -> Nullable<TimeType>,
+        status -> Text,
+        kind -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<TimeType>,
+        locked_by -> Nullable<Text>,
+        lease_expires_at -> Nullable<TimeType>,
+    }
+}
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::{JsonType, TimeType, UuidType};
+
+    action_attempt (event_id, attempt) {
+        event_id -> UuidType,
+        attempt -> Integer,
+        started_at -> TimeType,
+        finished_at -> TimeType,
+        duration_ms -> BigInt,
+        outcome -> Text,
+        status_code -> Nullable<Integer>,
+        detail -> Nullable<Text>,
+        logs -> JsonType,
+    }
+}
+
+diesel::joinable!(action_attempt -> action_log (event_id));
+diesel::allow_tables_to_appear_in_same_query!(action_log, action_attempt);

@@ -1,0 +1,76 @@
+//! SQLite backend: the embedded default. Diesel's SQLite connection is synchronous; diesel-async's
+//! `SyncConnectionWrapper` runs each query on tokio's blocking pool.
+//!
+//! WAL lets readers proceed beside the one writer; `busy_timeout` makes writers queue instead of
+//! failing; `synchronous = FULL` keeps an acknowledged event on disk even across a power cut.
+
+use diesel::SqliteConnection;
+use diesel::connection::SimpleConnection;
+use diesel_async::pooled_connection::deadpool::{Object, Pool};
+use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
+use diesel_async::{AsyncConnection, SimpleAsyncConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use super::{Error, Result, StoreOptions};
+
+const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
+                       PRAGMA synchronous = FULL;";
+
+type Connection = SyncConnectionWrapper<SqliteConnection>;
+
+#[derive(Clone)]
+pub(super) struct Sqlite {
+    pool: Pool<Connection>,
+}
+
+fn establish(path: &str) -> BoxFuture<'_, diesel::ConnectionResult<Connection>> {
+    async move {
+        let mut conn = Connection::establish(path).await?;
+        conn.batch_execute(PRAGMAS)
+            .await
+            .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))?;
+        Ok(conn)
+    }
+    .boxed()
+}
+
+impl Sqlite {
+    pub(super) async fn connect(path: &str, options: &StoreOptions) -> Result<Self> {
+        let path = path.to_owned();
+        let setup_path = path.clone();
+        // WAL mode is a property of the file: set it once, before the pool opens connections,
+        // together with the migrations, on a plain synchronous connection.
+        tokio::task::spawn_blocking(move || -> Result<()> {
+            let mut conn = <SqliteConnection as diesel::Connection>::establish(&setup_path)
+                .map_err(|e| Error::Connect(e.to_string()))?;
+            conn.batch_execute(PRAGMAS)
+                .and_then(|()| conn.batch_execute("PRAGMA journal_mode = WAL"))
+                .map_err(|e| Error::Connect(e.to_string()))?;
+            conn.run_pending_migrations(MIGRATIONS)
+                .map_err(|e| Error::Migration(e.to_string()))?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| Error::Connect(e.to_string()))??;
+
+        let mut config = ManagerConfig::default();
+        config.custom_setup = Box::new(establish);
+        let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+        let pool = Pool::builder(manager)
+            .max_size(options.pool_size)
+            .build()
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        Ok(Self { pool })
+    }
+
+    pub(super) async fn connection(&self) -> Result<Object<Connection>> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| Error::Pool(e.to_string()))
+    }
+}

@@ -1,0 +1,96 @@
+//! Bad requests get a clear error with a stable code, and nothing is called or stored.
+
+use serde_json::json;
+
+use crate::harness::{
+    Backend, Reply, TestDb, TestServer, WebhookServer, login_action, login_types, on_both_backends,
+};
+
+on_both_backends!(bad_graphql_requests_are_refused_before_anything_is_stored);
+
+async fn bad_graphql_requests_are_refused_before_anything_is_stored(backend: Backend) {
+    let webhook =
+        WebhookServer::start(|_, _| Reply::json(200, json!({"accessToken": "t", "userId": 1})))
+            .await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start_with(&db, |config| {
+        config.limits.max_body_bytes = 4096;
+        config.limits.max_query_depth = 3;
+    })
+    .await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action(&format!("{}/login", webhook.url), json!({})))
+        .await;
+
+    let graphql_cases = [
+        (
+            "mutation { userLogin(username: \"a\" password: ",
+            "parse-failed",
+        ),
+        (
+            "mutation { userLogin(username: 1, password: \"p\") { userId } }",
+            "validation-failed",
+        ),
+        (
+            "mutation { userLogin(username: \"a\") { userId } }",
+            "validation-failed",
+        ),
+        (
+            "mutation { userLogin(username: \"a\", password: \"p\") { nope } }",
+            "validation-failed",
+        ),
+        ("mutation { noSuchAction { id } }", "validation-failed"),
+        (
+            "{ __schema { types { fields { type { fields { name } } } } } }",
+            "validation-failed",
+        ),
+    ];
+    for (query, code) in graphql_cases {
+        let response = server.graphql(query, json!({})).await;
+        assert_eq!(
+            response["errors"][0]["extensions"]["code"], code,
+            "{query}: {response}"
+        );
+        assert!(
+            response.get("data").is_none_or(|data| data.is_null()),
+            "{response}"
+        );
+    }
+    let variables = server
+        .graphql(
+            "mutation($u: String!) { userLogin(username: $u, password: \"p\") { userId } }",
+            json!({"u": 5}),
+        )
+        .await;
+    assert_eq!(
+        variables["errors"][0]["extensions"]["code"],
+        "validation-failed"
+    );
+
+    let client = reqwest::Client::new();
+    let post = |body: Vec<u8>| {
+        client
+            .post(format!("{}/v1/graphql", server.url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let response = post(b"{not json".to_vec()).await.expect("request");
+    assert_eq!(response.status().as_u16(), 400);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "invalid-json");
+
+    let huge = json!({"query": format!("{{ __typename }} #{}", "x".repeat(8192))});
+    let response = post(huge.to_string().into_bytes()).await.expect("request");
+    assert_eq!(response.status().as_u16(), 413);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["errors"][0]["extensions"]["code"], "request-too-large");
+
+    assert!(
+        webhook.requests().is_empty(),
+        "no bad request may reach the handler"
+    );
+    assert!(db.events("userLogin").await.is_empty());
+    server.stop().await;
+}

@@ -1,0 +1,277 @@
+//! Test harness: real databases (a fresh SQLite file or a fresh PostgreSQL database per test),
+//! the real server on port 0, and a real webhook receiver that records what it was sent.
+
+mod webhook;
+
+use std::net::TcpListener;
+
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use hookwing::Config;
+use hookwing::config::Environment;
+use hookwing::store::{EventRecord, Store, StoreOptions};
+use serde_json::{Value, json};
+
+pub use webhook::{Reply, WebhookServer};
+
+/// Where PostgreSQL tests create their databases.
+fn postgres_admin_url() -> String {
+    std::env::var("HOOKWING_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+fn postgres_url_for(database: &str) -> String {
+    let admin = postgres_admin_url();
+    let base = admin
+        .rsplit_once('/')
+        .map_or(admin.as_str(), |(base, _)| base);
+    format!("{base}/{database}")
+}
+
+/// The two store backends every behaviour is tested on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// PostgreSQL, if it is reachable. Under `CI=true` an unreachable PostgreSQL fails the test
+    /// instead of skipping it.
+    pub async fn postgres() -> Option<Self> {
+        match AsyncPgConnection::establish(&postgres_admin_url()).await {
+            Ok(_) => Some(Self::Postgres),
+            Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("PostgreSQL is required under CI=true but unreachable: {error}")
+            }
+            Err(error) => {
+                eprintln!(
+                    "skipping: PostgreSQL unreachable ({error}); set CI=true to fail instead"
+                );
+                None
+            }
+        }
+    }
+}
+
+/// A database that exists for one test and is removed afterwards.
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres_name: Option<String>,
+}
+
+impl TestDb {
+    pub async fn new(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("tempdir");
+                let url = format!("sqlite://{}", dir.path().join("hookwing.db").display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    postgres_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = format!("hookwing_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = AsyncPgConnection::establish(&postgres_admin_url())
+                    .await
+                    .expect("connect to PostgreSQL");
+                admin
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create test database");
+                Self {
+                    url: postgres_url_for(&name),
+                    _dir: None,
+                    postgres_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// A store handle of our own on the same database, for reading what the server recorded.
+    pub async fn store(&self) -> Store {
+        Store::connect(&self.url, &StoreOptions { pool_size: 2 })
+            .await
+            .expect("open store")
+    }
+
+    /// The events recorded for `action`, newest first.
+    pub async fn events(&self, action: &str) -> Vec<EventRecord> {
+        self.store()
+            .await
+            .events_of_action(action, 100)
+            .await
+            .expect("read events")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
+        // Drop runs outside async context: use a runtime of our own on a thread of our own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let mut admin = AsyncPgConnection::establish(&postgres_admin_url())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+                admin.batch_execute(&drop).await.map_err(|e| e.to_string())
+            })
+        })
+        .join();
+        if let Ok(Err(error)) = dropped {
+            eprintln!("could not drop test database: {error}");
+        }
+    }
+}
+
+/// A running Hookwing server.
+pub struct TestServer {
+    pub url: String,
+    pub client: reqwest::Client,
+    pub admin_secret: Option<String>,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestServer {
+    /// Starts a server on `db` with default settings (dev mode).
+    pub async fn start(db: &TestDb) -> Self {
+        Self::start_with(db, |_| {}).await
+    }
+
+    /// Starts a server on `db` after `adjust` has changed its configuration.
+    pub async fn start_with(db: &TestDb, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::defaults();
+        config.database_url = db.url.clone();
+        config.database.pool_size = 4;
+        config.environment = Environment::default();
+        adjust(&mut config);
+        let admin_secret = config.admin_secret.clone();
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("address"));
+        let running = hookwing::serve(config, listener)
+            .await
+            .expect("server starts");
+        let handle = running.server.handle();
+        tokio::spawn(running.server);
+        Self {
+            url,
+            client: reqwest::Client::new(),
+            admin_secret,
+            handle,
+        }
+    }
+
+    fn with_admin(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.admin_secret {
+            Some(secret) => request.header("x-hasura-admin-secret", secret),
+            None => request,
+        }
+    }
+
+    /// Sends a GraphQL request as admin; returns status and body.
+    pub async fn graphql_raw(&self, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = self.with_admin(self.client.post(format!("{}/v1/graphql", self.url)));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.json(&body).send().await.expect("graphql request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.expect("graphql response is JSON"),
+        )
+    }
+
+    /// Runs a GraphQL query as admin; returns the response body.
+    pub async fn graphql(&self, query: &str, variables: Value) -> Value {
+        let (status, body) = self
+            .graphql_raw(json!({"query": query, "variables": variables}), &[])
+            .await;
+        assert_eq!(status, 200, "graphql status, body: {body}");
+        body
+    }
+
+    /// Sends a metadata API request as admin; returns status and body.
+    pub async fn metadata(&self, body: Value) -> (u16, Value) {
+        let request = self.with_admin(self.client.post(format!("{}/v1/metadata", self.url)));
+        let response = request.json(&body).send().await.expect("metadata request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.expect("metadata response is JSON"),
+        )
+    }
+
+    /// Sends a metadata API request that must succeed.
+    pub async fn metadata_ok(&self, body: Value) -> Value {
+        let (status, response) = self.metadata(body.clone()).await;
+        assert_eq!(status, 200, "metadata request {body} failed: {response}");
+        response
+    }
+
+    /// Stops the server and waits until it has.
+    pub async fn stop(self) {
+        self.handle.stop(true).await;
+    }
+}
+
+/// The custom types most tests use: Hasura's `userLogin` example.
+pub fn login_types() -> Value {
+    json!({"type": "set_custom_types", "args": {
+        "objects": [{"name": "UserInfo", "fields": [
+            {"name": "accessToken", "type": "String!"},
+            {"name": "userId", "type": "Int!"}
+        ]}]
+    }})
+}
+
+/// A `create_action` for `userLogin(username, password): UserInfo` with extra definition keys.
+pub fn login_action(handler: &str, extra: Value) -> Value {
+    let mut definition = json!({
+        "kind": "synchronous",
+        "type": "mutation",
+        "arguments": [
+            {"name": "username", "type": "String!"},
+            {"name": "password", "type": "String!"}
+        ],
+        "output_type": "UserInfo",
+        "handler": handler,
+        "timeout": 5
+    });
+    if let (Some(definition), Value::Object(extra)) = (definition.as_object_mut(), extra) {
+        definition.extend(extra);
+    }
+    json!({"type": "create_action", "args": {"name": "userLogin", "definition": definition}})
+}
+
+pub const LOGIN_MUTATION: &str =
+    "mutation { userLogin(username: \"ada\", password: \"pw\") { accessToken userId } }";
+
+/// Generates one `sqlite` and one `postgres` test for each named `async fn(Backend)`.
+macro_rules! on_both_backends {
+    ($($case:ident),* $(,)?) => {$(
+        mod $case {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$case($crate::harness::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(backend) = $crate::harness::Backend::postgres().await {
+                    super::$case(backend).await;
+                }
+            }
+        }
+    )*};
+}
+pub(crate) use on_both_backends;

@@ -1,0 +1,9 @@
+//! Black-box tests of the whole server: it runs for real on port 0, against a real SQLite file
+//! or a real PostgreSQL database, calling real webhook endpoints.
+
+mod harness;
+
+mod actions;
+mod bad_input;
+mod metadata_api;
+mod webhook_contract;

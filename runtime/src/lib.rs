@@ -17,4 +17,13 @@ pub mod server;
 pub mod store;
 
 pub use config::Config;
+
+/// Installs ring as the process-wide TLS crypto provider; calling it again is harmless. The
+/// server calls it at start. Both the webhook client and guests' outbound `wasi:http` use
+/// rustls, and rustls needs exactly one provider chosen before the first TLS configuration is
+/// built — embedders that build their own clients first must call this before.
+pub fn install_crypto_provider() {
+    // Err only means a provider is installed already, which is all we need.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
 pub use server::{Running, serve};

@@ -3,6 +3,7 @@
 use std::path::Path;
 
 use crate::config::Config;
+use crate::handler::wasm::KnownHandlers;
 use crate::metadata::{Metadata, directory};
 use crate::server::state::{CommitError, save};
 use crate::store::{self, Store, StoreOptions};
@@ -33,7 +34,8 @@ pub async fn apply_metadata_dir(config: &Config, dir: &Path) -> Result<i64, OpsE
         .load_metadata()
         .await?
         .map_or(0, |stored| stored.resource_version);
-    Ok(save(&store, config, version, &metadata).await?)
+    let handlers = KnownHandlers::from_stored(&store.handler_versions().await?);
+    Ok(save(&store, config, &handlers, version, &metadata).await?)
 }
 
 /// Writes the stored metadata to `dir`.

@@ -68,7 +68,7 @@ async fn bad_graphql_requests_are_refused_before_anything_is_stored(backend: Bac
         "validation-failed"
     );
 
-    let client = reqwest::Client::new();
+    let client = crate::harness::http_client();
     let post = |body: Vec<u8>| {
         client
             .post(format!("{}/v1/graphql", server.url))

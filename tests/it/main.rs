@@ -6,4 +6,5 @@ mod harness;
 mod actions;
 mod bad_input;
 mod metadata_api;
+mod wasm_handlers;
 mod webhook_contract;

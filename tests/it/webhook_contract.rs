@@ -107,7 +107,7 @@ async fn admin_secret_guards_graphql_and_metadata(backend: Backend) {
         config.admin_secret = Some("open-sesame".into());
     })
     .await;
-    let client = reqwest::Client::new();
+    let client = crate::harness::http_client();
     for path in ["/v1/graphql", "/v1/metadata"] {
         for secret in [None, Some("wrong")] {
             let mut request = client.post(format!("{}{path}", server.url));

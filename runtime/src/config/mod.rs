@@ -19,7 +19,7 @@ const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
 /// the user (for `value_from_env` headers, say) and are left alone.
-const ENV_KEYS: [&str; 8] = [
+const ENV_KEYS: [&str; 9] = [
     "listen",
     "database_url",
     "metadata_dir",
@@ -28,6 +28,7 @@ const ENV_KEYS: [&str; 8] = [
     "database",
     "limits",
     "log",
+    "wasm",
 ];
 
 /// The server's settings.
@@ -50,6 +51,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub limits: Limits,
     pub log: LogConfig,
+    pub wasm: WasmConfig,
     /// The process environment, read once at start, for `{{VAR}}` URL templates and
     /// `value_from_env` headers.
     #[serde(skip, default = "Environment::from_process")]
@@ -73,6 +75,22 @@ pub struct Limits {
     pub max_query_depth: usize,
     /// Highest query complexity (one per selected field) accepted.
     pub max_query_complexity: usize,
+}
+
+/// WebAssembly handler settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WasmConfig {
+    /// Where compiled handlers are cached, so restarts skip compilation.
+    pub cache_dir: PathBuf,
+    /// Largest `.wasm` upload accepted.
+    pub max_handler_bytes: usize,
+    /// Memory a handler call gets unless its config says otherwise, MiB.
+    pub default_memory_mib: u32,
+    /// The most memory any handler may be configured with, MiB.
+    pub max_memory_mib: u32,
+    /// Handler instances that may run at once across the server.
+    pub max_concurrent_instances: u32,
 }
 
 /// Logging settings.
@@ -167,6 +185,17 @@ impl Config {
         if self.limits.max_body_bytes < 1024 || self.limits.max_response_bytes < 1024 {
             return Err(ConfigError::Rule(
                 "limits must be at least 1024 bytes".into(),
+            ));
+        }
+        let wasm = &self.wasm;
+        if wasm.default_memory_mib == 0 || wasm.default_memory_mib > wasm.max_memory_mib {
+            return Err(ConfigError::Rule(
+                "wasm.default_memory_mib must be between 1 and wasm.max_memory_mib".into(),
+            ));
+        }
+        if wasm.max_concurrent_instances == 0 {
+            return Err(ConfigError::Rule(
+                "wasm.max_concurrent_instances must be at least 1".into(),
             ));
         }
         if self.admin_secret.as_deref() == Some("") {

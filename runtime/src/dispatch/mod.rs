@@ -5,6 +5,7 @@
 mod output;
 mod retry;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -16,6 +17,7 @@ pub use retry::RetryPolicy;
 
 use crate::auth::{ClientHeaders, Session};
 use crate::handler::http::{Webhook, WebhookCall};
+use crate::handler::wasm::WasmHost;
 use crate::handler::{ActionName, Delivery, EventInfo, HandlerRef, HandlerRequest, Reply};
 use crate::metadata::Catalog;
 use crate::metadata::validate::ResolvedAction;
@@ -100,15 +102,17 @@ pub struct Dispatcher {
     store: Store,
     node_id: String,
     webhook: Webhook,
+    wasm: Arc<WasmHost>,
 }
 
 impl Dispatcher {
     /// A dispatcher recording into `store` as lease owner `node_id`.
-    pub fn new(store: Store, node_id: String, webhook: Webhook) -> Self {
+    pub fn new(store: Store, node_id: String, webhook: Webhook, wasm: Arc<WasmHost>) -> Self {
         Self {
             store,
             node_id,
             webhook,
+            wasm,
         }
     }
 
@@ -247,6 +251,7 @@ impl Dispatcher {
                     })
                     .await
             }
+            HandlerRef::Wasm(wasm_ref) => self.wasm.call(wasm_ref, &request, timeout).await,
         }
     }
 

@@ -132,7 +132,7 @@ mod tests {
             },
             ..Metadata::empty()
         };
-        validate(&metadata, &Environment::default()).expect("valid")
+        validate(&metadata, &Environment::default(), &Default::default()).expect("valid")
     }
 
     fn ty(expression: &str) -> Type {

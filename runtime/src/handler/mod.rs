@@ -5,6 +5,7 @@
 pub mod http;
 mod payload;
 mod template;
+pub mod wasm;
 
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use serde_json::Value;
 
 pub use payload::{ActionName, EventInfo, HandlerRequest};
 pub use template::UrlTemplate;
+pub use wasm::WasmRef;
 
 use crate::config::Environment;
 
@@ -20,13 +22,15 @@ use crate::config::Environment;
 pub enum HandlerRef {
     /// `http(s)://…`, possibly with `{{ENV_VAR}}` parts.
     Webhook(UrlTemplate),
+    /// `wasm://name` or `wasm://name@sha256-prefix`: an uploaded component.
+    Wasm(WasmRef),
 }
 
 impl HandlerRef {
     /// Parses and checks a `handler` value against the server's environment.
     pub fn parse(handler: &str, env: &Environment) -> Result<Self, String> {
-        if handler.starts_with("wasm://") {
-            return Err("wasm:// handlers are not available in this release".into());
+        if let Some(rest) = handler.strip_prefix("wasm://") {
+            return WasmRef::parse(rest).map(Self::Wasm);
         }
         let template = UrlTemplate::parse(handler)?;
         template.render(env)?;
@@ -37,6 +41,7 @@ impl HandlerRef {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Webhook(_) => "http",
+            Self::Wasm(_) => "wasm",
         }
     }
 }

@@ -4,11 +4,10 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::MetadataError;
 use super::ops::Request;
-use crate::auth;
 use crate::graphql::http::body_error;
 use crate::server::AppState;
-use crate::server::body;
 use crate::server::state::CommitError;
+use crate::server::{admin, body};
 
 /// Handles one metadata request.
 pub async fn handle(
@@ -16,16 +15,8 @@ pub async fn handle(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    match auth::authenticate(request.headers(), state.admin_secret()) {
-        Ok(session) if session.is_admin => {}
-        Ok(_) => {
-            let error = MetadataError::new("access-denied", "$", "restricted access: admin only");
-            return HttpResponse::Unauthorized().json(error);
-        }
-        Err(error) => {
-            let error = MetadataError::new(error.code(), "$", error.to_string());
-            return HttpResponse::Unauthorized().json(error);
-        }
+    if let Some(denied) = admin::deny_unless_admin(&state, &request) {
+        return denied;
     }
     let limit = state.config.limits.max_body_bytes;
     let body = match body::read(payload, request.headers(), limit).await {

@@ -12,6 +12,7 @@ use super::{Action, ActionKind, Metadata, Operation};
 use crate::config::Environment;
 use crate::dispatch::RetryPolicy;
 use crate::handler::HandlerRef;
+use crate::handler::wasm::KnownHandlers;
 
 /// A metadata error in Hasura's shape: `{"error", "path", "code"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -84,7 +85,11 @@ impl Catalog {
 }
 
 /// Checks `metadata` as a whole and resolves it.
-pub fn validate(metadata: &Metadata, env: &Environment) -> Result<Catalog, MetadataError> {
+pub fn validate(
+    metadata: &Metadata,
+    env: &Environment,
+    handlers: &KnownHandlers,
+) -> Result<Catalog, MetadataError> {
     let mut types = BTreeMap::new();
     for scalar in GRAPHQL_SCALARS {
         let kind = match scalar {
@@ -106,7 +111,7 @@ pub fn validate(metadata: &Metadata, env: &Environment) -> Result<Catalog, Metad
     let mut actions = BTreeMap::new();
     for (index, action) in metadata.actions.iter().enumerate() {
         let path = format!("$.actions[{index}]");
-        let resolved = resolve_action(action, &types, env, &path)?;
+        let resolved = resolve_action(action, &types, env, handlers, &path)?;
         if actions
             .insert(action.name.clone(), Arc::new(resolved))
             .is_some()
@@ -318,6 +323,7 @@ fn resolve_action(
     action: &Action,
     types: &BTreeMap<String, TypeDef>,
     env: &Environment,
+    handlers: &KnownHandlers,
     path: &str,
 ) -> Result<ResolvedAction, MetadataError> {
     let definition = &action.definition;
@@ -371,6 +377,17 @@ fn resolve_action(
 
     let handler = HandlerRef::parse(&definition.handler, env)
         .map_err(|reason| MetadataError::invalid(format!("{path}.definition.handler"), reason))?;
+    if let HandlerRef::Wasm(wasm_ref) = &handler
+        && !handlers.contains(wasm_ref)
+    {
+        return Err(MetadataError::invalid(
+            format!("{path}.definition.handler"),
+            format!(
+                "no wasm handler `{}` is uploaded (PUT /v1/handlers/<name> first)",
+                definition.handler.trim_start_matches("wasm://")
+            ),
+        ));
+    }
 
     if definition.timeout == Some(0) {
         return Err(MetadataError::invalid(

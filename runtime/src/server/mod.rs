@@ -1,5 +1,6 @@
 //! HTTP wiring: routes, shared state, and the entry point embedders and tests call.
 
+pub mod admin;
 pub mod body;
 pub mod state;
 
@@ -10,6 +11,7 @@ use actix_web::{App, HttpResponse, HttpServer, web};
 pub use state::{AppState, StartError};
 
 use crate::config::Config;
+use crate::handler::wasm::api as wasm_api;
 use crate::{graphql, metadata};
 
 /// A started server: await `server` to run it; `state` is what it serves.
@@ -36,6 +38,10 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<Running, Sta
             .route("/", web::get().to(graphql::http::graphiql))
             .route("/v1/graphql", web::post().to(graphql::http::execute))
             .route("/v1/metadata", web::post().to(metadata::api::handle))
+            .route("/v1/handlers", web::get().to(wasm_api::list))
+            .route("/v1/handlers/{name}", web::put().to(wasm_api::upload))
+            .route("/v1/handlers/{name}", web::get().to(wasm_api::get))
+            .route("/v1/handlers/{name}", web::delete().to(wasm_api::delete))
             .route("/healthz", web::get().to(healthz))
     })
     .listen(listener)

@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::graphql::schema::{self, QueryLimits};
 use crate::handler::http::Webhook;
+use crate::handler::wasm::{EngineSettings, KnownHandlers, WasmError, WasmHost, WasmSettings};
 use crate::metadata::ops::{self, SideEffect};
 use crate::metadata::{Catalog, Metadata, MetadataError, directory, validate};
 use crate::store::{self, Store, StoreOptions};
@@ -61,6 +62,8 @@ pub enum StartError {
     Commit(#[from] CommitError),
     #[error("cannot build the HTTP client: {0}")]
     Http(#[from] reqwest::Error),
+    #[error(transparent)]
+    Wasm(#[from] WasmError),
     #[error("cannot listen: {0}")]
     Listen(String),
 }
@@ -69,6 +72,8 @@ pub enum StartError {
 pub struct AppState {
     pub config: Config,
     pub store: Store,
+    /// Uploaded WebAssembly handlers.
+    pub wasm: Arc<WasmHost>,
     dispatcher: Dispatcher,
     live: ArcSwap<Live>,
     /// Serialises metadata writers inside this process; the resource version guards against
@@ -79,6 +84,7 @@ pub struct AppState {
 impl AppState {
     /// Connects the store, applies `metadata_dir` if configured, and builds the first schema.
     pub async fn start(config: Config) -> Result<Self, StartError> {
+        crate::install_crypto_provider();
         let options = StoreOptions {
             pool_size: config.database.pool_size,
         };
@@ -88,7 +94,8 @@ impl AppState {
             .clone()
             .unwrap_or_else(|| format!("node-{}", uuid::Uuid::new_v4().simple()));
         let webhook = Webhook::new(config.environment.clone(), config.limits.max_response_bytes)?;
-        let dispatcher = Dispatcher::new(store.clone(), node_id, webhook);
+        let wasm = Arc::new(WasmHost::start(store.clone(), wasm_settings(&config)).await?);
+        let dispatcher = Dispatcher::new(store.clone(), node_id, webhook, wasm.clone());
 
         let stored = store.load_metadata().await?;
         let (mut metadata, mut version) = match stored {
@@ -103,16 +110,18 @@ impl AppState {
         if let Some(dir) = &config.metadata_dir {
             let from_dir = directory::load(dir)?;
             if from_dir != metadata {
-                version = save(&store, &config, version, &from_dir).await?;
+                version = save(&store, &config, &wasm.known(), version, &from_dir).await?;
                 metadata = from_dir;
                 tracing::info!(dir = %dir.display(), version, "applied metadata directory");
             }
         }
-        let catalog = validate(&metadata, &config.environment).map_err(CommitError::from)?;
+        let catalog =
+            validate(&metadata, &config.environment, &wasm.known()).map_err(CommitError::from)?;
         let live = build_live(&config, &dispatcher, catalog, version)?;
         Ok(Self {
             config,
             store,
+            wasm,
             dispatcher,
             live: ArcSwap::from_pointee(live),
             writes: tokio::sync::Mutex::new(()),
@@ -122,6 +131,11 @@ impl AppState {
     /// The schema and catalog being served.
     pub fn live(&self) -> Arc<Live> {
         self.live.load_full()
+    }
+
+    /// Held while metadata changes, and by anything that must not interleave with a change.
+    pub async fn metadata_write_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writes.lock().await
     }
 
     /// The admin secret, `None` in dev mode.
@@ -145,9 +159,10 @@ impl AppState {
         if !applied.changed {
             return Ok(applied.response);
         }
-        let catalog = validate(&metadata, &self.config.environment)?;
+        let handlers = self.wasm.known();
+        let catalog = validate(&metadata, &self.config.environment, &handlers)?;
         let next = build_live(&self.config, &self.dispatcher, catalog, stored)?;
-        let version = save(&self.store, &self.config, stored, &metadata).await?;
+        let version = save(&self.store, &self.config, &handlers, stored, &metadata).await?;
         self.live.store(Arc::new(Live {
             resource_version: version,
             ..next
@@ -168,10 +183,11 @@ impl AppState {
 pub async fn save(
     store: &Store,
     config: &Config,
+    handlers: &KnownHandlers,
     expected: i64,
     metadata: &Metadata,
 ) -> Result<i64, CommitError> {
-    validate(metadata, &config.environment)?;
+    validate(metadata, &config.environment, handlers)?;
     let document = serde_json::to_value(metadata)
         .map_err(|e| MetadataError::new("unexpected", "$", e.to_string()))?;
     Ok(store.save_metadata(expected, &document).await?)
@@ -195,4 +211,18 @@ fn build_live(
         schema,
         resource_version,
     })
+}
+
+/// The wasm host's settings from the server configuration.
+pub fn wasm_settings(config: &Config) -> WasmSettings {
+    let wasm = &config.wasm;
+    WasmSettings {
+        engine: EngineSettings {
+            max_memory_bytes: usize::try_from(wasm.max_memory_mib).unwrap_or(usize::MAX) << 20,
+            max_concurrent_instances: wasm.max_concurrent_instances,
+            cache_dir: Some(wasm.cache_dir.clone()),
+        },
+        max_handler_bytes: wasm.max_handler_bytes,
+        default_memory_mib: wasm.default_memory_mib,
+    }
 }

@@ -5,6 +5,7 @@
 //! one `schema.rs`, and compiled for each backend by [`on_connection!`].
 
 mod events;
+mod handlers;
 mod metadata;
 mod postgres;
 pub mod schema;
@@ -12,6 +13,7 @@ pub mod sql_types;
 mod sqlite;
 
 pub use events::{AttemptOutcome, AttemptRecord, EventRecord, EventStatus, Finish, NewEvent};
+pub use handlers::StoredHandler;
 pub use metadata::StoredMetadata;
 
 /// Store failures. The text of the source error is kept for operators' logs; clients only ever

@@ -56,3 +56,17 @@ diesel::table! {
 
 diesel::joinable!(action_attempt -> action_log (event_id));
 diesel::allow_tables_to_appear_in_same_query!(action_log, action_attempt);
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::{JsonType, TimeType};
+
+    wasm_handler (name, sha256) {
+        name -> Text,
+        sha256 -> Text,
+        wasm -> Binary,
+        config -> JsonType,
+        size_bytes -> BigInt,
+        uploaded_at -> TimeType,
+    }
+}

@@ -13,6 +13,26 @@ use serde_json::{Value, json};
 
 pub use webhook::{Reply, WebhookServer};
 
+/// The built guest examples (crate name, component path), from `build.rs`.
+pub mod guests {
+    include!(concat!(env!("OUT_DIR"), "/guests.rs"));
+}
+
+/// The component bytes of guest example `name` (its crate name).
+pub fn guest_wasm(name: &str) -> Vec<u8> {
+    let (_, path) = guests::ALL
+        .iter()
+        .find(|(crate_name, _)| *crate_name == name)
+        .unwrap_or_else(|| panic!("no guest example `{name}`"));
+    std::fs::read(path).expect("read guest component")
+}
+
+/// An HTTP client for talking to the server under test.
+pub fn http_client() -> reqwest::Client {
+    hookwing::install_crypto_provider();
+    reqwest::Client::new()
+}
+
 /// Where PostgreSQL tests create their databases.
 fn postgres_admin_url() -> String {
     std::env::var("HOOKWING_TEST_POSTGRES_URL")
@@ -153,6 +173,8 @@ impl TestServer {
         config.database_url = db.url.clone();
         config.database.pool_size = 4;
         config.environment = Environment::default();
+        // Shared by all tests: compiled guests are cached once, not per test.
+        config.wasm.cache_dir = std::env::temp_dir().join("hookwing-test-wasm-cache");
         adjust(&mut config);
         let admin_secret = config.admin_secret.clone();
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -164,7 +186,7 @@ impl TestServer {
         tokio::spawn(running.server);
         Self {
             url,
-            client: reqwest::Client::new(),
+            client: crate::harness::http_client(),
             admin_secret,
             handle,
         }
@@ -198,6 +220,50 @@ impl TestServer {
             .await;
         assert_eq!(status, 200, "graphql status, body: {body}");
         body
+    }
+
+    /// Uploads a handler as admin (`config` goes in the config header); returns status and body.
+    pub async fn upload_handler(
+        &self,
+        name: &str,
+        wasm: Vec<u8>,
+        config: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request =
+            self.with_admin(self.client.put(format!("{}/v1/handlers/{name}", self.url)));
+        if let Some(config) = config {
+            request = request.header("x-hookwing-handler-config", config.to_string());
+        }
+        let response = request.body(wasm).send().await.expect("upload request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.expect("upload response is JSON"),
+        )
+    }
+
+    /// Uploads the guest example `guest` as handler `name`, expecting success.
+    pub async fn upload_guest(&self, name: &str, guest: &str, config: Value) -> Value {
+        let (status, body) = self
+            .upload_handler(name, guest_wasm(guest), Some(config))
+            .await;
+        assert_eq!(status, 200, "upload of {guest}: {body}");
+        body
+    }
+
+    /// `GET`/`DELETE` on the handlers API as admin; returns status and body.
+    pub async fn handlers_api(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
+        let url = format!("{}/v1/handlers{path}", self.url);
+        let response = self
+            .with_admin(self.client.request(method, url))
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json().await.expect("handlers response is JSON"),
+        )
     }
 
     /// Sends a metadata API request as admin; returns status and body.

@@ -1,0 +1,198 @@
+//! Outbound HTTP for guests: deny by default, allow only the hosts listed for the handler, and
+//! refuse private, loopback, link-local and cloud-metadata addresses unless the handler's
+//! config explicitly allows them (so an allow-listed name cannot be pointed at the inside).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use http_body_util::BodyExt;
+use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// Where a handler may send requests.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutboundPolicy {
+    /// `host`, `host:port` or `*.domain` patterns.
+    pub allowed_hosts: Vec<String>,
+    /// Allow addresses inside the server's network (loopback, private, link-local).
+    pub allow_private_network: bool,
+}
+
+impl OutboundPolicy {
+    /// Whether `host` (with the URL's effective `port`) matches an allow-list entry.
+    pub fn allows_host(&self, host: &str, port: u16) -> bool {
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_ascii_lowercase();
+        self.allowed_hosts.iter().any(|pattern| {
+            let pattern = pattern.to_ascii_lowercase();
+            let (pattern_host, pattern_port) = match pattern.rsplit_once(':') {
+                Some((h, p)) if !h.is_empty() && !h.ends_with(':') && p.parse::<u16>().is_ok() => {
+                    (h.to_owned(), p.parse::<u16>().ok())
+                }
+                _ => (pattern.clone(), None),
+            };
+            let pattern_host = pattern_host.trim_start_matches('[').trim_end_matches(']');
+            let host_matches = match pattern_host.strip_prefix("*.") {
+                Some(domain) => host.ends_with(&format!(".{domain}")),
+                None => host == pattern_host,
+            };
+            host_matches && pattern_port.is_none_or(|p| p == port)
+        })
+    }
+
+    /// Resolves `host` and checks every address it resolves to.
+    async fn check_addresses(&self, host: &str, port: u16) -> Result<(), String> {
+        if self.allow_private_network {
+            return Ok(());
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let addresses = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+        for address in addresses {
+            if is_internal(address.ip()) {
+                return Err(format!(
+                    "{host} resolves to {}, an internal address; set allow_private_network to allow it",
+                    address.ip()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Loopback, private, link-local (cloud metadata lives at 169.254.169.254), shared, unspecified,
+/// multicast and documentation ranges, in both address families.
+fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || (a == 100 && (64..128).contains(&b))
+                || a == 0
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_internal(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }
+    }
+}
+
+/// The `wasi:http` hooks of one call: every request passes the handler's policy first.
+pub struct Outbound {
+    pub policy: Arc<OutboundPolicy>,
+    /// Why the last request was refused, for the attempt record.
+    pub denied: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+type ResponseFuture = Box<
+    dyn Future<
+            Output = Result<
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
+                HttpError,
+            >,
+        > + Send,
+>;
+
+impl WasiHttpHooks for Outbound {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> ResponseFuture {
+        drop(fut);
+        let policy = self.policy.clone();
+        let denied = self.denied.clone();
+        Box::new(async move {
+            let uri = request.uri();
+            let host = uri.host().unwrap_or_default().to_owned();
+            let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+            let verdict = if !policy.allows_host(&host, port) {
+                Err(format!(
+                    "{host}:{port} is not in this handler's allowed_hosts"
+                ))
+            } else {
+                policy.check_addresses(&host, port).await
+            };
+            if let Err(reason) = verdict {
+                tracing::warn!(%reason, "outbound request from a wasm handler refused");
+                denied
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(reason);
+                return Err(HttpError::HttpRequestDenied);
+            }
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(hosts: &[&str]) -> OutboundPolicy {
+        OutboundPolicy {
+            allowed_hosts: hosts.iter().map(|h| (*h).to_owned()).collect(),
+            allow_private_network: false,
+        }
+    }
+
+    #[test]
+    fn hosts_match_exactly_by_wildcard_or_with_a_port() {
+        let p = policy(&["api.example.com", "*.example.org", "localhost:8080"]);
+        assert!(p.allows_host("api.example.com", 443));
+        assert!(p.allows_host("API.example.com", 80));
+        assert!(!p.allows_host("evil.api.example.com.attacker.net", 443));
+        assert!(!p.allows_host("example.com", 443));
+        assert!(p.allows_host("a.example.org", 443));
+        assert!(!p.allows_host("example.org", 443));
+        assert!(p.allows_host("localhost", 8080));
+        assert!(!p.allows_host("localhost", 8081));
+        assert!(!policy(&[]).allows_host("api.example.com", 443));
+    }
+
+    #[test]
+    fn internal_ranges_are_recognised() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(is_internal(ip.parse().expect("ip")), "{ip}");
+        }
+        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+            assert!(!is_internal(ip.parse().expect("ip")), "{ip}");
+        }
+    }
+}

@@ -1,0 +1,339 @@
+//! WebAssembly handlers end to end: upload, call, record, replace, pin, delete — and every way an
+//! upload can be wrong, refused with a reason and changing nothing.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{
+    Backend, LOGIN_MUTATION, TestDb, TestServer, guest_wasm, guests, login_action, login_types,
+    on_both_backends,
+};
+use hookwing::store::{AttemptOutcome, EventStatus};
+
+on_both_backends!(
+    uploaded_handler_answers_its_action_and_every_attempt_is_recorded,
+    invalid_uploads_are_refused_with_the_reason_and_change_nothing,
+    new_versions_activate_atomically_and_pins_keep_old_ones,
+    handlers_in_use_cannot_be_deleted_and_unknown_handlers_cannot_be_used,
+    handlers_survive_a_restart,
+);
+
+type BadUpload = (
+    &'static str,
+    Vec<u8>,
+    Option<Value>,
+    u16,
+    &'static str,
+    &'static str,
+);
+
+const SECRET_LOGIN: &str =
+    "mutation { userLogin(username: \"ada\", password: \"secret\") { accessToken userId } }";
+
+async fn uploaded_handler_answers_its_action_and_every_attempt_is_recorded(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    let uploaded = server
+        .upload_guest("user-login", "user-login", json!({}))
+        .await;
+    assert_eq!(uploaded["name"], "user-login");
+    assert_eq!(uploaded["sha256"].as_str().map(str::len), Some(64));
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action("wasm://user-login", json!({})))
+        .await;
+
+    let response = server.graphql(SECRET_LOGIN, json!({})).await;
+    assert_eq!(
+        response,
+        json!({"data": {"userLogin": {"accessToken": "token-for-ada", "userId": 4951}}})
+    );
+    let rejected = server.graphql(LOGIN_MUTATION, json!({})).await;
+    assert!(rejected["data"].is_null(), "{rejected}");
+    assert_eq!(rejected["errors"][0]["message"], "invalid credentials");
+    assert_eq!(
+        rejected["errors"][0]["extensions"]["code"],
+        "invalid-credentials"
+    );
+
+    let events = db.events("userLogin").await;
+    assert_eq!(events.len(), 2);
+    let store = db.store().await;
+    let completed = events
+        .iter()
+        .find(|e| e.status == EventStatus::Completed)
+        .expect("completed");
+    assert_eq!(
+        completed.response_payload,
+        Some(json!({"accessToken": "token-for-ada", "userId": 4951}))
+    );
+    let attempts = store.attempts(completed.id).await.expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(
+        (attempts[0].outcome, attempts[0].status_code),
+        (AttemptOutcome::Success, None)
+    );
+    let logs = attempts[0].logs.to_string();
+    assert!(
+        logs.contains("login for ada") && logs.contains(&completed.id.to_string()),
+        "{logs}"
+    );
+
+    let failed = events
+        .iter()
+        .find(|e| e.status == EventStatus::Error)
+        .expect("rejected");
+    let attempts = store.attempts(failed.id).await.expect("attempts");
+    assert_eq!(attempts[0].outcome, AttemptOutcome::Rejected);
+    server.stop().await;
+}
+
+async fn invalid_uploads_are_refused_with_the_reason_and_change_nothing(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server =
+        TestServer::start_with(&db, |config| config.wasm.max_handler_bytes = 100_000).await;
+    let core_module = b"\0asm\x01\0\0\0".to_vec();
+    let empty_component = wat::parse_str("(component)").expect("wat");
+    let sockets = wat::parse_str(r#"(component (import "wasi:sockets/tcp@0.2.12" (instance)))"#)
+        .expect("wat");
+    let big = guest_wasm("user-login"); // larger than the 100 kB limit set above
+    assert!(big.len() > 100_000);
+    // (handler name, body, config, expected status, code, words the reason must contain)
+    let cases: Vec<BadUpload> = vec![
+        ("empty", Vec::new(), None, 400, "invalid-handler", "empty"),
+        (
+            "text",
+            b"hello, world".to_vec(),
+            None,
+            400,
+            "invalid-handler",
+            "not WebAssembly",
+        ),
+        (
+            "core",
+            core_module,
+            None,
+            400,
+            "invalid-handler",
+            "core WebAssembly module",
+        ),
+        (
+            "corrupt",
+            b"\0asm\x0d\0\x01\0\x07garbage".to_vec(),
+            None,
+            400,
+            "invalid-handler",
+            "not a valid component",
+        ),
+        (
+            "world",
+            empty_component,
+            None,
+            400,
+            "invalid-handler",
+            "does not implement the world",
+        ),
+        (
+            "sockets",
+            sockets,
+            None,
+            400,
+            "invalid-handler",
+            "no sockets",
+        ),
+        (
+            "big",
+            big,
+            None,
+            413,
+            "request-too-large",
+            "larger than the limit",
+        ),
+        (
+            "config",
+            guest_wasm("hostile"),
+            Some(json!({"allowed_hostz": []})),
+            400,
+            "invalid-config",
+            "allowed_hostz",
+        ),
+        (
+            "memory",
+            guest_wasm("hostile"),
+            Some(json!({"memory_limit_mib": 100_000})),
+            400,
+            "invalid-config",
+            "memory_limit_mib",
+        ),
+        (
+            "bad name!",
+            guest_wasm("hostile"),
+            None,
+            400,
+            "invalid-name",
+            "not a valid handler name",
+        ),
+    ];
+    for (name, bytes, config, status, code, reason) in cases {
+        let path = name.replace(' ', "%20");
+        let (got_status, body) = server.upload_handler(&path, bytes, config).await;
+        assert_eq!(
+            (got_status, body["code"].as_str()),
+            (status, Some(code)),
+            "{name}: {body}"
+        );
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.contains(reason),
+            "{name}: `{error}` should mention `{reason}`"
+        );
+    }
+    let (status, listing) = server.handlers_api(Method::GET, "").await;
+    assert_eq!((status, listing), (200, json!({"handlers": []})));
+    server.stop().await;
+}
+
+async fn new_versions_activate_atomically_and_pins_keep_old_ones(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    let first = server.upload_guest("login", "user-login", json!({})).await;
+    let first_sha = first["sha256"].as_str().expect("sha").to_owned();
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action("wasm://login", json!({})))
+        .await;
+    assert!(server.graphql(SECRET_LOGIN, json!({})).await["errors"].is_null());
+
+    // Same bytes, new config: the new version takes over at once.
+    let second = server
+        .upload_guest(
+            "login",
+            "user-login",
+            json!({"config": {"password": "hunter2"}}),
+        )
+        .await;
+    assert_eq!(second["sha256"], first_sha.as_str());
+    let response = server.graphql(SECRET_LOGIN, json!({})).await;
+    assert_eq!(
+        response["errors"][0]["extensions"]["code"], "invalid-credentials",
+        "{response}"
+    );
+
+    // Different bytes under the same name: a second version; the first stays pinnable.
+    let third = server.upload_guest("login", "conformance", json!({})).await;
+    assert_ne!(third["sha256"], first_sha.as_str());
+    let (_, details) = server.handlers_api(Method::GET, "/login").await;
+    assert_eq!(details["sha256"], third["sha256"]);
+    assert_eq!(details["versions"].as_array().map(Vec::len), Some(2));
+    assert_eq!(details["used_by"], json!(["userLogin"]));
+
+    let pinned = format!("wasm://login@{}", &first_sha[..12]);
+    let update = json!({"type": "update_action", "args": {"name": "userLogin", "definition": {
+        "kind": "synchronous", "type": "mutation",
+        "arguments": [{"name": "username", "type": "String!"}, {"name": "password", "type": "String!"}],
+        "output_type": "UserInfo", "handler": pinned, "timeout": 5}}});
+    server.metadata_ok(update).await;
+    let response = server
+        .graphql(
+            "mutation { userLogin(username: \"ada\", password: \"hunter2\") { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        response,
+        json!({"data": {"userLogin": {"accessToken": "token-for-ada"}}})
+    );
+
+    let (status, body) = server
+        .metadata(login_action("wasm://login@0000000000", json!({})))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    server.stop().await;
+}
+
+async fn handlers_in_use_cannot_be_deleted_and_unknown_handlers_cannot_be_used(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    server.metadata_ok(login_types()).await;
+    let (status, body) = server
+        .metadata(login_action("wasm://nobody", json!({})))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("validation-failed")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("no wasm handler `nobody`")),
+        "{body}"
+    );
+    assert_eq!(body["path"], "$.actions[0].definition.handler");
+
+    server.upload_guest("login", "user-login", json!({})).await;
+    server
+        .metadata_ok(login_action("wasm://login", json!({})))
+        .await;
+    let (status, body) = server.handlers_api(Method::DELETE, "/login").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("handler-in-use")),
+        "{body}"
+    );
+    assert!(server.graphql(SECRET_LOGIN, json!({})).await["errors"].is_null());
+
+    server
+        .metadata_ok(json!({"type": "drop_action", "args": {"name": "userLogin"}}))
+        .await;
+    let (status, _) = server.handlers_api(Method::DELETE, "/login").await;
+    assert_eq!(status, 200);
+    let (status, body) = server.handlers_api(Method::GET, "/login").await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not-exists")));
+    let (status, _) = server.handlers_api(Method::DELETE, "/login").await;
+    assert_eq!(status, 404);
+    server.stop().await;
+}
+
+async fn handlers_survive_a_restart(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let cache = tempfile::tempdir().expect("cache dir");
+    let cache_dir = cache.path().to_owned();
+    let dir = cache_dir.clone();
+    let server = TestServer::start_with(&db, |config| config.wasm.cache_dir = dir).await;
+    server.upload_guest("login", "user-login", json!({})).await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action("wasm://login", json!({})))
+        .await;
+    server.stop().await;
+    assert!(
+        std::fs::read_dir(&cache_dir)
+            .expect("cache")
+            .next()
+            .is_some(),
+        "compiled artifacts are cached on disk"
+    );
+
+    let server = TestServer::start_with(&db, |config| config.wasm.cache_dir = cache_dir).await;
+    let response = server.graphql(SECRET_LOGIN, json!({})).await;
+    assert_eq!(
+        response["data"]["userLogin"]["accessToken"], "token-for-ada",
+        "{response}"
+    );
+    server.stop().await;
+}
+
+/// Every guest example must be exercised by some test; adding one without a test fails here.
+#[test]
+fn every_guest_example_has_a_test() {
+    const TESTED: [&str; 5] = [
+        "conformance",
+        "enrich-address",
+        "hostile",
+        "user-login",
+        "validate-signup",
+    ];
+    let built: Vec<&str> = guests::ALL.iter().map(|(name, _)| *name).collect();
+    assert_eq!(built, TESTED, "guest-examples/ and the tests disagree");
+}

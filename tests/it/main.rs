@@ -5,6 +5,8 @@ mod harness;
 
 mod actions;
 mod bad_input;
+mod conformance;
+mod hostile;
 mod metadata_api;
 mod wasm_handlers;
 mod webhook_contract;

@@ -5,8 +5,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Backend, LOGIN_MUTATION, TestDb, TestServer, guest_wasm, guests, login_action, login_types,
-    on_both_backends,
+    Backend, LOGIN_MUTATION, Reply, TestDb, TestServer, WebhookServer, guest_wasm, guests,
+    login_action, login_types, on_both_backends,
 };
 use hookwing::store::{AttemptOutcome, EventStatus};
 
@@ -16,6 +16,8 @@ on_both_backends!(
     new_versions_activate_atomically_and_pins_keep_old_ones,
     handlers_in_use_cannot_be_deleted_and_unknown_handlers_cannot_be_used,
     handlers_survive_a_restart,
+    guests_reach_only_allow_listed_hosts_and_never_the_inside_by_default,
+    validation_handler_rejects_with_field_extensions,
 );
 
 type BadUpload = (
@@ -320,6 +322,122 @@ async fn handlers_survive_a_restart(backend: Backend) {
     assert_eq!(
         response["data"]["userLogin"]["accessToken"], "token-for-ada",
         "{response}"
+    );
+    server.stop().await;
+}
+
+async fn guests_reach_only_allow_listed_hosts_and_never_the_inside_by_default(backend: Backend) {
+    let api = WebhookServer::start(|request, _| match request.path.as_str() {
+        "/postcodes/FR/75001" => Reply::json(200, json!({"city": "Paris", "region": "IDF"})),
+        _ => Reply::json(404, json!({})),
+    })
+    .await;
+    let api_host = api.url.trim_start_matches("http://").to_owned();
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    let config = |hosts: Vec<&str>, private: bool| {
+        json!({"allowed_hosts": hosts, "allow_private_network": private,
+               "config": {"api_url": api.url}})
+    };
+    server
+        .upload_guest("enrich", "enrich-address", config(vec![&api_host], true))
+        .await;
+    server
+        .metadata_ok(json!({"type": "bulk", "args": [
+            {"type": "set_custom_types", "args": {"objects": [{"name": "Address", "fields": [
+                {"name": "country", "type": "String!"}, {"name": "postcode", "type": "String!"},
+                {"name": "city", "type": "String!"}, {"name": "region", "type": "String!"}]}]}},
+            {"type": "create_action", "args": {"name": "enrichAddress", "definition": {
+                "type": "query", "arguments": [{"name": "country", "type": "String!"},
+                    {"name": "postcode", "type": "String!"}],
+                "output_type": "Address", "handler": "wasm://enrich", "timeout": 5}}}
+        ]}))
+        .await;
+    let lookup = |postcode: &str| {
+        format!("{{ enrichAddress(country: \"fr\", postcode: \"{postcode}\") {{ city region }} }}")
+    };
+
+    let found = server.graphql(&lookup("75 001"), json!({})).await;
+    assert_eq!(
+        found,
+        json!({"data": {"enrichAddress": {"city": "Paris", "region": "IDF"}}})
+    );
+    let missing = server.graphql(&lookup("99999"), json!({})).await;
+    assert_eq!(
+        missing["errors"][0]["extensions"]["code"], "not-found",
+        "{missing}"
+    );
+    assert_eq!(api.requests().len(), 2);
+
+    let refused = [
+        (config(vec![&api_host], false), "an internal address"),
+        (
+            config(vec!["api.example.com"], true),
+            "not in this handler's allowed_hosts",
+        ),
+        (config(vec![], true), "not in this handler's allowed_hosts"),
+    ];
+    for (config, why) in refused {
+        server
+            .upload_guest("enrich", "enrich-address", config)
+            .await;
+        let response = server.graphql(&lookup("75001"), json!({})).await;
+        let reason = response["errors"][0]["extensions"]["internal"]["reason"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(reason.contains("HTTP request failed"), "{response}");
+        let events = db.events("enrichAddress").await;
+        let store = db.store().await;
+        let attempt = &store.attempts(events[0].id).await.expect("attempts")[0];
+        assert!(
+            attempt.logs.to_string().contains(why),
+            "{why}: {}",
+            attempt.logs
+        );
+    }
+    assert_eq!(
+        api.requests().len(),
+        2,
+        "refused requests never left the server"
+    );
+    server.stop().await;
+}
+
+async fn validation_handler_rejects_with_field_extensions(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    server
+        .upload_guest("validate-signup", "validate-signup", json!({}))
+        .await;
+    server
+        .metadata_ok(json!({"type": "bulk", "args": [
+            {"type": "set_custom_types", "args": {"objects": [{"name": "SignupCheck", "fields": [
+                {"name": "email", "type": "String!"}, {"name": "username", "type": "String!"}]}]}},
+            {"type": "create_action", "args": {"name": "validateSignup", "definition": {
+                "arguments": [{"name": "email", "type": "String!"},
+                    {"name": "username", "type": "String!"}, {"name": "age", "type": "Int!"}],
+                "output_type": "SignupCheck", "handler": "wasm://validate-signup"}}}
+        ]}))
+        .await;
+    let signup = "mutation($e: String!, $a: Int!) { validateSignup(email: $e, username: \"ada_l\", age: $a) { email username } }";
+    let good = server
+        .graphql(signup, json!({"e": "Ada@Example.com", "a": 36}))
+        .await;
+    assert_eq!(
+        good,
+        json!({"data": {"validateSignup": {"email": "ada@example.com", "username": "ada_l"}}})
+    );
+    let young = server
+        .graphql(signup, json!({"e": "ada@example.com", "a": 7}))
+        .await;
+    assert_eq!(
+        young["errors"][0]["extensions"],
+        json!({"code": "invalid-input", "field": "age", "rule": "range"}),
+        "{young}"
+    );
+    assert_eq!(
+        young["errors"][0]["message"],
+        "age must be between 13 and 130"
     );
     server.stop().await;
 }

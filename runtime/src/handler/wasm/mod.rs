@@ -495,7 +495,7 @@ fn describe_trap(error: &wasmtime::Error, timeout: Duration, loaded: &Loaded) ->
     if error.downcast_ref::<DeadlineExceeded>().is_some() {
         return deadline_reason(timeout);
     }
-    let text = format!("{error:?}");
+    let text = shorten(&format!("{error:?}"));
     if text.contains("forcing trap when growing memory") {
         return format!(
             "wasm handler ran out of memory (limit {} MiB): {error:#}",
@@ -507,6 +507,28 @@ fn describe_trap(error: &wasmtime::Error, timeout: Duration, loaded: &Loaded) ->
         Some(trap) => format!("wasm handler trapped ({trap}): {text}"),
         None => format!("wasm handler failed: {text}"),
     }
+}
+
+/// A trap's report with its backtrace cut to the innermost frames: enough to locate the fault,
+/// not a 10,000-line attempt record after a deep recursion.
+fn shorten(report: &str) -> String {
+    const MAX_LINES: usize = 12;
+    let lines: Vec<&str> = report.lines().collect();
+    if lines.len() <= MAX_LINES {
+        return report.to_owned();
+    }
+    let cause = lines
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .copied()
+        .unwrap_or_default();
+    format!(
+        "{}\n    … {} more lines …\n{}",
+        lines[..MAX_LINES].join("\n"),
+        lines.len() - MAX_LINES - 1,
+        cause
+    )
 }
 
 fn rejected(rejection: ActionError, logs: &mut Vec<Value>) -> Reply {

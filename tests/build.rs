@@ -64,7 +64,49 @@ fn main() {
         ));
     }
     source.push_str("];\n");
+    let python = build_python_guest(&root, &out_dir);
+    source.push_str("/// The Python user-login example, if componentize-py was available.\n");
+    source.push_str(&format!(
+        "pub const USER_LOGIN_PY: Option<&str> = {python:?};\n"
+    ));
     std::fs::write(out_dir.join("guests.rs"), source).expect("write guests.rs");
+}
+
+/// Builds `guest-examples/user-login-py` with componentize-py (`pip install componentize-py`).
+/// Without it the Python test is skipped — except under `CI=true`, where that is an error.
+fn build_python_guest(root: &Path, out_dir: &Path) -> Option<String> {
+    let source = root.join("guest-examples/user-login-py");
+    let output = out_dir.join("user_login_py.wasm");
+    let built = Command::new("componentize-py")
+        .current_dir(&source)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .arg("-d")
+        .arg(root.join("wit"))
+        .args([
+            "-w",
+            "hookwing:action/action-handler@0.1.0",
+            "componentize",
+            "app",
+            "-o",
+        ])
+        .arg(&output)
+        .status();
+    match built {
+        Ok(status) if status.success() => Some(output.display().to_string()),
+        Ok(status) => panic!(
+            "componentize-py failed ({status}) building {}",
+            source.display()
+        ),
+        Err(error) if std::env::var("CI").as_deref() == Ok("true") => {
+            panic!("componentize-py is required under CI=true: {error}")
+        }
+        Err(error) => {
+            println!(
+                "cargo:warning=skipping the Python guest: componentize-py not found ({error})"
+            );
+            None
+        }
+    }
 }
 
 fn guest_crates(dir: &Path) -> Vec<String> {

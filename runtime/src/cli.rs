@@ -33,6 +33,38 @@ pub enum Command {
         #[command(subcommand)]
         command: MetadataCommand,
     },
+    /// Upload, list or delete WebAssembly handlers on a running server.
+    Handlers {
+        /// The server's base URL (default: http:// + the configured listen address)
+        /// [env: HOOKWING_SERVER_URL]
+        #[arg(long, global = true, value_name = "URL", env = "HOOKWING_SERVER_URL")]
+        server: Option<String>,
+        #[command(subcommand)]
+        command: HandlersCommand,
+    },
+}
+
+/// `hookwing handlers …`.
+#[derive(Debug, Subcommand)]
+pub enum HandlersCommand {
+    /// Upload a component as handler NAME (a new version if NAME exists).
+    Upload {
+        /// Handler name, used as `wasm://NAME` in actions.
+        name: String,
+        /// The component (`.wasm`, built for wasm32-wasip2).
+        wasm: PathBuf,
+        /// JSON config: allowed_hosts, allow_private_network, memory_limit_mib,
+        /// max_concurrency, config.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+    },
+    /// List uploaded handlers.
+    List,
+    /// Delete every version of handler NAME.
+    Delete {
+        /// Handler name.
+        name: String,
+    },
 }
 
 /// Flags of `serve`.

@@ -13,6 +13,7 @@ pub mod graphql;
 pub mod handler;
 pub mod metadata;
 pub mod ops;
+pub mod remote;
 pub mod server;
 pub mod store;
 

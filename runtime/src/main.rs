@@ -2,8 +2,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use hookwing::cli::{Cli, Command, MetadataCommand};
+use hookwing::cli::{Cli, Command, HandlersCommand, MetadataCommand};
 use hookwing::config::{Config, LogFormat};
+use hookwing::remote::AdminClient;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -29,6 +30,20 @@ async fn main() -> anyhow::Result<()> {
         }) => {
             hookwing::ops::export_metadata_dir(&config, &dir).await?;
             println!("exported metadata to {}", dir.display());
+        }
+        Some(Command::Handlers { server, command }) => {
+            let base = server.unwrap_or_else(|| format!("http://{}", config.listen));
+            let client = AdminClient::new(&base, config.admin_secret.clone());
+            let reply = match command {
+                HandlersCommand::Upload { name, wasm, config } => {
+                    client
+                        .upload_handler(&name, &wasm, config.as_deref())
+                        .await?
+                }
+                HandlersCommand::List => client.list_handlers().await?,
+                HandlersCommand::Delete { name } => client.delete_handler(&name).await?,
+            };
+            println!("{}", serde_json::to_string_pretty(&reply)?);
         }
     }
     Ok(())

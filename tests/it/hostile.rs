@@ -102,6 +102,21 @@ async fn each_misbehaviour_is_contained_and_recorded(backend: Backend) {
         );
     }
 
+    // No ambient authority: no files, no environment, no sockets (the listener below would
+    // see a connection).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let target = listener.local_addr().expect("address");
+    let escaped = call(&server, &format!("escape:{target}")).await;
+    assert_eq!(
+        escaped["data"]["misbehave"]["accessToken"], "fs=denied env=0 tcp=denied",
+        "{escaped}"
+    );
+    assert!(
+        listener.accept().is_err(),
+        "the guest reached the host's network"
+    );
+
     // A flood of log lines is kept bounded in the attempt record.
     let flooded = call(&server, "log-flood").await;
     assert_eq!(flooded["data"]["misbehave"]["accessToken"], "flooded");

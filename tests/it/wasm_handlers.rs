@@ -18,6 +18,7 @@ on_both_backends!(
     handlers_survive_a_restart,
     guests_reach_only_allow_listed_hosts_and_never_the_inside_by_default,
     validation_handler_rejects_with_field_extensions,
+    operator_commands_manage_handlers_through_the_server,
 );
 
 type BadUpload = (
@@ -92,14 +93,15 @@ async fn uploaded_handler_answers_its_action_and_every_attempt_is_recorded(backe
 
 async fn invalid_uploads_are_refused_with_the_reason_and_change_nothing(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let server =
-        TestServer::start_with(&db, |config| config.wasm.max_handler_bytes = 100_000).await;
+    let limit = guest_wasm("hostile").len() + 1024;
+    let server = TestServer::start_with(&db, |config| config.wasm.max_handler_bytes = limit).await;
     let core_module = b"\0asm\x01\0\0\0".to_vec();
     let empty_component = wat::parse_str("(component)").expect("wat");
-    let sockets = wat::parse_str(r#"(component (import "wasi:sockets/tcp@0.2.12" (instance)))"#)
+    let keyvalue = wat::parse_str(r#"(component (import "wasi:keyvalue/store@0.2.0" (instance)))"#)
         .expect("wat");
-    let big = guest_wasm("user-login"); // larger than the 100 kB limit set above
-    assert!(big.len() > 100_000);
+    let foreign =
+        wat::parse_str(r#"(component (import "acme:admin/shell" (instance)))"#).expect("wat");
+    let big = vec![0_u8; limit + 1];
     // (handler name, body, config, expected status, code, words the reason must contain)
     let cases: Vec<BadUpload> = vec![
         ("empty", Vec::new(), None, 400, "invalid-handler", "empty"),
@@ -136,12 +138,20 @@ async fn invalid_uploads_are_refused_with_the_reason_and_change_nothing(backend:
             "does not implement the world",
         ),
         (
-            "sockets",
-            sockets,
+            "keyvalue",
+            keyvalue,
             None,
             400,
             "invalid-handler",
-            "no sockets",
+            "imports `wasi:keyvalue/store@0.2.0`",
+        ),
+        (
+            "foreign",
+            foreign,
+            None,
+            400,
+            "invalid-handler",
+            "hookwing:action interfaces and WASI only",
         ),
         (
             "big",
@@ -438,6 +448,103 @@ async fn validation_handler_rejects_with_field_extensions(backend: Backend) {
     assert_eq!(
         young["errors"][0]["message"],
         "age must be between 13 and 130"
+    );
+    server.stop().await;
+}
+
+async fn operator_commands_manage_handlers_through_the_server(backend: Backend) {
+    use hookwing::remote::{AdminClient, RemoteError};
+
+    let db = TestDb::new(backend).await;
+    let server =
+        TestServer::start_with(&db, |config| config.admin_secret = Some("s3cret".into())).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let wasm = dir.path().join("login.wasm");
+    std::fs::write(&wasm, guest_wasm("user-login")).expect("write wasm");
+    let config = dir.path().join("login.json");
+    std::fs::write(&config, r#"{"config": {"password": "pw"}}"#).expect("write config");
+
+    let anonymous = AdminClient::new(&server.url, None);
+    let denied = anonymous.list_handlers().await.expect_err("no secret");
+    assert!(
+        matches!(denied, RemoteError::Refused { status, .. } if status == 401),
+        "{denied}"
+    );
+
+    let admin = AdminClient::new(&server.url, Some("s3cret".into()));
+    let uploaded = admin
+        .upload_handler("login", &wasm, Some(&config))
+        .await
+        .expect("upload");
+    assert_eq!(uploaded["config"], json!({"config": {"password": "pw"}}));
+    let listed = admin.list_handlers().await.expect("list");
+    assert_eq!(listed["handlers"][0]["name"], "login");
+
+    std::fs::write(&config, "{not json").expect("write config");
+    let bad = admin
+        .upload_handler("login", &wasm, Some(&config))
+        .await
+        .expect_err("bad config");
+    assert!(matches!(bad, RemoteError::Config { .. }), "{bad}");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not wasm").expect("write text");
+    let refused = admin
+        .upload_handler("login", &text, None)
+        .await
+        .expect_err("not wasm");
+    assert!(refused.to_string().contains("not WebAssembly"), "{refused}");
+
+    admin.delete_handler("login").await.expect("delete");
+    assert_eq!(
+        admin.list_handlers().await.expect("list"),
+        json!({"handlers": []})
+    );
+    server.stop().await;
+}
+
+/// The same handler written in Python (componentize-py) behaves exactly like the Rust one:
+/// the WIT world is the contract, not the SDK.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_guest_answers_exactly_like_the_rust_one() {
+    let Some(python) = guests::USER_LOGIN_PY else {
+        eprintln!("skipping: componentize-py was not available when the tests were built");
+        return;
+    };
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = TestServer::start(&db).await;
+    let (status, body) = server
+        .upload_handler(
+            "login-py",
+            std::fs::read(python).expect("read python guest"),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    server
+        .upload_guest("login-rs", "user-login", json!({}))
+        .await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action("wasm://login-py", json!({})))
+        .await;
+    let mut answers = Vec::new();
+    for handler in ["wasm://login-py", "wasm://login-rs"] {
+        let update = login_action(handler, json!({}));
+        let update = json!({"type": "update_action", "args": update["args"]});
+        server.metadata_ok(update).await;
+        answers.push((
+            server.graphql(SECRET_LOGIN, json!({})).await,
+            server.graphql(LOGIN_MUTATION, json!({})).await,
+        ));
+    }
+    assert_eq!(answers[0], answers[1]);
+    assert_eq!(
+        answers[0].0["data"]["userLogin"]["accessToken"],
+        "token-for-ada"
+    );
+    assert_eq!(
+        answers[0].1["errors"][0]["extensions"]["code"],
+        "invalid-credentials"
     );
     server.stop().await;
 }

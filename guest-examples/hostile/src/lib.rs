@@ -1,6 +1,7 @@
 //! A handler that misbehaves on request, to show the server contains it: `mode` picks an
 //! infinite loop, a memory bomb, unbounded recursion, a trap, output that is not JSON, or a
-//! flood of log lines. Written against the raw WIT bindings, not the SDK, so it can return
+//! flood of log lines, or tries to escape its sandbox (`escape:<host:port>`: read a file, list
+//! the environment, open a TCP connection). Written against the raw WIT bindings, not the SDK, so it can return
 //! what the SDK never would.
 
 #[cfg(target_arch = "wasm32")]
@@ -36,8 +37,28 @@ pub fn misbehave(mode: &str, log: &mut dyn FnMut(&str)) -> Result<String, String
             }
             Ok(r#"{"accessToken": "flooded", "userId": 2}"#.into())
         }
-        other => Err(format!("unknown mode {other}")),
+        other => match other.strip_prefix("escape:") {
+            Some(target) => Ok(format!(
+                r#"{{"accessToken": "{}", "userId": 0}}"#,
+                escape(target)
+            )),
+            None => Err(format!("unknown mode {other}")),
+        },
     }
+}
+
+/// Reports which doors were open: `fs=… env=… tcp=…`.
+fn escape(target: &str) -> String {
+    let fs = match std::fs::read("/etc/passwd") {
+        Ok(_) => "READ",
+        Err(_) => "denied",
+    };
+    let env = std::env::vars().count();
+    let tcp = match std::net::TcpStream::connect(target) {
+        Ok(_) => "CONNECTED",
+        Err(_) => "denied",
+    };
+    format!("fs={fs} env={env} tcp={tcp}")
 }
 
 #[expect(unconditional_recursion, reason = "the stack overflow is the point")]

@@ -30,23 +30,26 @@ pub enum InvalidComponent {
 }
 
 fn import_hint(name: &str) -> &'static str {
-    if name.starts_with("wasi:sockets/") {
-        " (no sockets: make outbound requests with wasi:http to allow-listed hosts)"
+    if name.starts_with("wasi:") {
+        " (handlers get WASI io, clocks, random, cli, filesystem and sockets without any \
+         authority, and wasi:http to allow-listed hosts)"
     } else {
-        ""
+        " (handlers may import hookwing:action interfaces and WASI only)"
     }
 }
 
-/// Interfaces a handler may import. WASI filesystem and CLI are allowed because language
-/// standard libraries import them unconditionally; the context behind them is empty (no
-/// preopened directories, no environment variables, no arguments).
-const ALLOWED_IMPORTS: [&str; 8] = [
+/// Interfaces a handler may import. WASI filesystem, CLI and sockets are allowed because
+/// language runtimes (Rust's std, CPython) import them unconditionally; the context behind them
+/// grants nothing: no preopened directories, no environment variables, no arguments, and every
+/// socket operation and name lookup denied. Outbound traffic goes through `wasi:http` only.
+const ALLOWED_IMPORTS: [&str; 9] = [
     "hookwing:action/",
     "wasi:io/",
     "wasi:clocks/",
     "wasi:random/",
     "wasi:cli/",
     "wasi:filesystem/",
+    "wasi:sockets/",
     "wasi:http/types@",
     "wasi:http/outgoing-handler@",
 ];

@@ -11,8 +11,9 @@ fn main() {
         .expect("tests/ sits in the workspace")
         .to_owned();
     let out_dir = PathBuf::from(std::env::var("OUT_DIR").expect("set by cargo"));
+    // Relative to this package, so a target dir shared by two checkouts watches the right one.
     for watched in ["guest-examples", "sdk", "wit", "Cargo.lock"] {
-        println!("cargo:rerun-if-changed={}", root.join(watched).display());
+        println!("cargo:rerun-if-changed=../{watched}");
     }
 
     let guests = guest_crates(&root.join("guest-examples"));

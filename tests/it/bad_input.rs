@@ -6,7 +6,10 @@ use crate::harness::{
     Backend, Reply, TestDb, TestServer, WebhookServer, login_action, login_types, on_both_backends,
 };
 
-on_both_backends!(bad_graphql_requests_are_refused_before_anything_is_stored);
+on_both_backends!(
+    bad_graphql_requests_are_refused_before_anything_is_stored,
+    oversized_handler_reply_is_a_failed_attempt,
+);
 
 async fn bad_graphql_requests_are_refused_before_anything_is_stored(backend: Backend) {
     let webhook =
@@ -92,5 +95,34 @@ async fn bad_graphql_requests_are_refused_before_anything_is_stored(backend: Bac
         "no bad request may reach the handler"
     );
     assert!(db.events("userLogin").await.is_empty());
+    server.stop().await;
+}
+
+async fn oversized_handler_reply_is_a_failed_attempt(backend: Backend) {
+    let huge = json!({"accessToken": "x".repeat(8192), "userId": 1});
+    let webhook = WebhookServer::start(move |_, _| Reply::json(200, huge.clone())).await;
+    let db = TestDb::new(backend).await;
+    let server =
+        TestServer::start_with(&db, |config| config.limits.max_response_bytes = 4096).await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action(&format!("{}/login", webhook.url), json!({})))
+        .await;
+    let response = server
+        .graphql(crate::harness::LOGIN_MUTATION, json!({}))
+        .await;
+    let reason = response["errors"][0]["extensions"]["internal"]["reason"].as_str();
+    assert!(
+        reason.is_some_and(|r| r.contains("larger than 4096 bytes")),
+        "{response}"
+    );
+    let events = db.events("userLogin").await;
+    let attempts = db
+        .store()
+        .await
+        .attempts(events[0].id)
+        .await
+        .expect("attempts");
+    assert_eq!(attempts[0].outcome, hookwing::store::AttemptOutcome::Failed);
     server.stop().await;
 }

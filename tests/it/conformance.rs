@@ -10,7 +10,7 @@ use crate::harness::{Backend, Reply, TestDb, TestServer, WebhookServer, on_both_
 
 on_both_backends!(webhook_and_wasm_handlers_are_indistinguishable);
 
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "success",
     "reject",
     "reject-plain",
@@ -18,11 +18,17 @@ const SCENARIOS: [&str; 7] = [
     "always-fail",
     "invalid-output",
     "timeout",
+    "whoami",
 ];
 
 /// The webhook twin of `guest-examples/conformance`.
-fn webhook_reply(scenario: &str, attempt: u64) -> Reply {
+pub fn webhook_reply(scenario: &str, attempt: u64, session: &Value) -> Reply {
     match scenario {
+        "whoami" => {
+            let var = |name: &str| session[name].as_str().unwrap_or("-").to_owned();
+            let token = format!("{}:{}", var("x-hasura-role"), var("x-hasura-user-id"));
+            Reply::json(200, json!({"accessToken": token, "userId": 0}))
+        }
         "success" => Reply::json(
             200,
             json!({"accessToken": "t-1", "userId": 7, "ignored": true}),
@@ -45,7 +51,8 @@ fn webhook_reply(scenario: &str, attempt: u64) -> Reply {
     }
 }
 
-fn metadata(handler: &str) -> Value {
+/// The conformance action, handled by `handler`.
+pub fn metadata(handler: &str) -> Value {
     json!({"type": "bulk", "args": [
         {"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
             {"name": "accessToken", "type": "String!"}, {"name": "userId", "type": "Int!"}]}]}},
@@ -136,6 +143,7 @@ async fn webhook_and_wasm_handlers_are_indistinguishable(backend: Backend) {
         webhook_reply(
             &scenario,
             request.body["event"]["attempt"].as_u64().unwrap_or(0),
+            &request.body["session_variables"],
         )
     })
     .await;

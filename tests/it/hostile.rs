@@ -175,3 +175,30 @@ async fn memory_returns_to_baseline_after_memory_bombs() {
     );
     server.stop().await;
 }
+
+/// `max_concurrency` caps simultaneous calls of one handler: a call that finds no free slot
+/// waits (within its own deadline) until one is released.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrency_caps_simultaneous_calls() {
+    let (_db, server) = hostile_server(Backend::Sqlite).await;
+    server
+        .upload_guest("hostile", "hostile", json!({"max_concurrency": 1}))
+        .await;
+    let (busy, waited) = tokio::join!(call(&server, "loop"), async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let started = std::time::Instant::now();
+        let response = call(&server, "ok").await;
+        (response, started.elapsed())
+    });
+    assert!(busy["data"]["misbehave"].is_null(), "{busy}");
+    let (response, elapsed) = waited;
+    assert_eq!(
+        response["data"]["misbehave"]["accessToken"], "fine",
+        "{response}"
+    );
+    assert!(
+        elapsed >= std::time::Duration::from_millis(700),
+        "the second call ran at once ({elapsed:?}) although the only slot was taken"
+    );
+    server.stop().await;
+}

@@ -37,6 +37,10 @@ async fn configured_forwarded_and_environment_headers_reach_the_webhook(backend:
     server
         .metadata_ok(login_action(&format!("{}/login", webhook.url), extra))
         .await;
+    let grant = json!({"action": "userLogin", "role": "user"});
+    server
+        .metadata_ok(json!({"type": "create_action_permission", "args": grant}))
+        .await;
 
     let body = json!({"query": LOGIN_MUTATION});
     let client_headers = [

@@ -26,6 +26,14 @@ pub fn conformance(input: Scenario, ctx: &Context) -> Result<Value, ActionError>
         }
         "always-fail" => Err(ActionError::retry("down")),
         "invalid-output" => Ok(json!({"accessToken": 5})),
+        "whoami" => Ok(json!({
+            "accessToken": format!(
+                "{}:{}",
+                ctx.session_variable("x-hasura-role").unwrap_or("-"),
+                ctx.session_variable("x-hasura-user-id").unwrap_or("-")
+            ),
+            "userId": 0
+        })),
         "timeout" => loop {
             std::hint::black_box(attempt);
         },

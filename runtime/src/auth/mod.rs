@@ -1,12 +1,14 @@
-//! Who is calling: the admin (admin secret, or anyone in dev mode) or nobody.
-//!
-//! The admin may act with any session variables by sending `x-hasura-*` headers, as in Hasura;
-//! those variables are passed to handlers verbatim.
+//! Who is calling: the admin (admin secret, or anyone in dev mode), a JWT holder acting as one
+//! of its allowed roles, or the unauthorized role — with the session variables handlers get.
+
+mod jwt;
 
 use std::collections::BTreeMap;
 
 use actix_web::http::header::HeaderMap;
 use serde_json::Value;
+
+pub use jwt::{Claims, JwtVerifier};
 
 /// Header carrying the admin secret; `x-hasura-admin-secret` is accepted for compatibility.
 pub const ADMIN_SECRET_HEADERS: [&str; 2] = ["x-hookwing-admin-secret", "x-hasura-admin-secret"];
@@ -44,16 +46,149 @@ impl Session {
 pub enum AuthError {
     #[error("invalid admin secret")]
     InvalidAdminSecret,
-    #[error("x-hasura-admin-secret required, but not found")]
+    #[error("x-hasura-admin-secret or an Authorization: Bearer token is required")]
     MissingCredentials,
+    #[error("invalid JWT: {0}")]
+    InvalidJwt(String),
+    #[error("your requested role `{0}` is not in allowed roles")]
+    RoleNotAllowed(String),
 }
 
 impl AuthError {
     /// The stable error code, as in Hasura.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::InvalidAdminSecret | Self::MissingCredentials => "access-denied",
+            Self::InvalidJwt(_) => "invalid-jwt",
+            Self::InvalidAdminSecret | Self::MissingCredentials | Self::RoleNotAllowed(_) => {
+                "access-denied"
+            }
         }
+    }
+
+    /// 401 when the caller is not known, 403 when a known caller asks for too much.
+    pub fn status(&self) -> actix_web::http::StatusCode {
+        match self {
+            Self::RoleNotAllowed(_) => actix_web::http::StatusCode::FORBIDDEN,
+            _ => actix_web::http::StatusCode::UNAUTHORIZED,
+        }
+    }
+}
+
+/// Why the auth settings are unusable.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthConfigError(String);
+
+/// Decides who is calling, from the admin secret, a JWT, or the unauthorized role.
+pub struct Authenticator {
+    admin_secret: Option<String>,
+    jwt: Option<JwtVerifier>,
+    unauthorized_role: Option<String>,
+}
+
+impl Authenticator {
+    /// From the server's settings.
+    pub fn new(
+        admin_secret: Option<String>,
+        jwt_secret: Option<&str>,
+        unauthorized_role: Option<String>,
+    ) -> Result<Self, AuthConfigError> {
+        if admin_secret.is_none() && (jwt_secret.is_some() || unauthorized_role.is_some()) {
+            return Err(AuthConfigError(
+                "jwt_secret and unauthorized_role need an admin_secret (without one, \
+                 every caller is admin)"
+                    .into(),
+            ));
+        }
+        let jwt = jwt_secret
+            .map(JwtVerifier::from_setting)
+            .transpose()
+            .map_err(AuthConfigError)?;
+        Ok(Self {
+            admin_secret,
+            jwt,
+            unauthorized_role,
+        })
+    }
+
+    /// Without an admin secret every caller is admin: dev mode.
+    pub fn dev_mode(&self) -> bool {
+        self.admin_secret.is_none()
+    }
+
+    /// Authenticates one request, as Hasura does:
+    /// - dev mode, or a valid admin secret: admin, with session variables from `x-hasura-*`
+    ///   headers (so an admin can act as any role);
+    /// - a bearer JWT: the token's variables, and `x-hasura-role` picked among its allowed
+    ///   roles (other `x-hasura-*` headers are ignored: the token is the authority);
+    /// - otherwise the unauthorized role, if one is configured.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Session, AuthError> {
+        let presented = ADMIN_SECRET_HEADERS
+            .iter()
+            .find_map(|name| headers.get(*name));
+        match (&self.admin_secret, presented) {
+            (None, _) => return Ok(admin_session(headers)),
+            (Some(secret), Some(presented)) => {
+                return if constant_time_eq(secret.as_bytes(), presented.as_bytes()) {
+                    Ok(admin_session(headers))
+                } else {
+                    Err(AuthError::InvalidAdminSecret)
+                };
+            }
+            (Some(_), None) => {}
+        }
+        let requested_role = headers.get("x-hasura-role").and_then(|v| v.to_str().ok());
+        if let (Some(jwt), Some(token)) = (&self.jwt, bearer_token(headers)) {
+            let claims = jwt.verify(token)?;
+            let role = requested_role.unwrap_or(&claims.default_role);
+            if !claims.allowed_roles.iter().any(|allowed| allowed == role) {
+                return Err(AuthError::RoleNotAllowed(role.to_owned()));
+            }
+            let mut variables = claims.variables;
+            variables.insert("x-hasura-role".into(), role.to_owned());
+            return Ok(Session {
+                is_admin: false,
+                variables,
+            });
+        }
+        match &self.unauthorized_role {
+            Some(role) if self.jwt.is_none() || bearer_token(headers).is_none() => Ok(Session {
+                is_admin: false,
+                variables: BTreeMap::from([("x-hasura-role".to_owned(), role.clone())]),
+            }),
+            _ => Err(AuthError::MissingCredentials),
+        }
+    }
+
+    /// Whether the request carries admin rights (for the admin APIs).
+    pub fn is_admin(&self, headers: &HeaderMap) -> Result<bool, AuthError> {
+        self.authenticate(headers).map(|session| session.is_admin)
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then_some(token.trim())
+}
+
+fn admin_session(headers: &HeaderMap) -> Session {
+    let mut variables = headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-hasura-"))
+        .filter(|(name, _)| !ADMIN_SECRET_HEADERS.contains(&name.as_str()))
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect::<BTreeMap<_, _>>();
+    variables
+        .entry("x-hasura-role".into())
+        .or_insert_with(|| "admin".into());
+    Session {
+        is_admin: true,
+        variables,
     }
 }
 
@@ -82,37 +217,6 @@ impl ClientHeaders {
     }
 }
 
-/// Authenticates a request. `admin_secret = None` is dev mode: everyone is admin.
-pub fn authenticate(headers: &HeaderMap, admin_secret: Option<&str>) -> Result<Session, AuthError> {
-    let presented = ADMIN_SECRET_HEADERS
-        .iter()
-        .find_map(|name| headers.get(*name))
-        .map(|value| value.as_bytes());
-    let is_admin = match (admin_secret, presented) {
-        (None, _) => true,
-        (Some(secret), Some(presented)) if constant_time_eq(secret.as_bytes(), presented) => true,
-        (Some(_), Some(_)) => return Err(AuthError::InvalidAdminSecret),
-        (Some(_), None) => return Err(AuthError::MissingCredentials),
-    };
-    let variables = headers
-        .iter()
-        .filter(|(name, _)| name.as_str().starts_with("x-hasura-"))
-        .filter(|(name, _)| !ADMIN_SECRET_HEADERS.contains(&name.as_str()))
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-        })
-        .collect::<BTreeMap<_, _>>();
-    let mut session = Session {
-        is_admin,
-        variables,
-    };
-    session
-        .variables
-        .entry("x-hasura-role".into())
-        .or_insert_with(|| "admin".into());
-    Ok(session)
-}
-
 /// Compares secrets without leaking, through timing, how long a matching prefix was.
 fn constant_time_eq(expected: &[u8], presented: &[u8]) -> bool {
     let mut difference = expected.len() ^ presented.len();
@@ -137,6 +241,14 @@ mod tests {
             );
         }
         map
+    }
+
+    fn authenticator(secret: Option<&str>) -> Authenticator {
+        Authenticator::new(secret.map(str::to_owned), None, None).expect("valid")
+    }
+
+    fn authenticate(headers: &HeaderMap, secret: Option<&str>) -> Result<Session, AuthError> {
+        authenticator(secret).authenticate(headers)
     }
 
     #[test]

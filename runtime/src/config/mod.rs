@@ -19,11 +19,14 @@ const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
 /// the user (for `value_from_env` headers, say) and are left alone.
-const ENV_KEYS: [&str; 9] = [
+const ENV_KEYS: [&str; 12] = [
     "listen",
     "database_url",
     "metadata_dir",
     "admin_secret",
+    "jwt_secret",
+    "unauthorized_role",
+    "webhook_signing_secret",
     "node_id",
     "database",
     "limits",
@@ -45,6 +48,18 @@ pub struct Config {
     /// Guards the metadata and handler APIs; unset means dev mode.
     #[serde(default)]
     pub admin_secret: Option<String>,
+    /// JWT verification, as Hasura's `HASURA_GRAPHQL_JWT_SECRET`: `{"type": "HS256", "key":
+    /// "…"}` or `{"type": "RS256", "key": "<PEM>" | "jwk_file": "…"}`, plus optional
+    /// `claims_namespace`, `issuer`, `audience`, `allowed_skew`. A JSON string or a table.
+    #[serde(default)]
+    pub jwt_secret: Option<serde_json::Value>,
+    /// Role given to requests without credentials; unset means they get 401.
+    #[serde(default)]
+    pub unauthorized_role: Option<String>,
+    /// Standard Webhooks signing secret for every webhook without one of its own
+    /// (`whsec_<base64>`, or any other string used as the key bytes).
+    #[serde(default)]
+    pub webhook_signing_secret: Option<String>,
     /// Names this replica as lease owner; defaults to a fresh id per process.
     #[serde(default)]
     pub node_id: Option<String>,
@@ -204,6 +219,14 @@ impl Config {
         Ok(())
     }
 
+    /// The `jwt_secret` setting as the JSON text the verifier reads.
+    pub fn jwt_setting(&self) -> Option<String> {
+        self.jwt_secret.as_ref().map(|value| match value {
+            serde_json::Value::String(text) => text.clone(),
+            other => other.to_string(),
+        })
+    }
+
     /// Whether the server runs without an admin secret.
     pub fn dev_mode(&self) -> bool {
         self.admin_secret.is_none()
@@ -295,6 +318,13 @@ mod tests {
             jail.set_env("HOOKWING_LIMITS__MAX_BODY_BYTES", "lots");
             let kind = load(None, &Overrides::default()).expect_err("type");
             let message = kind.to_string();
+            jail.set_env("HOOKWING_LIMITS__MAX_BODY_BYTES", "2048");
+            jail.set_env("HOOKWING_ADMIN_SECRET", "s");
+            jail.set_env("HOOKWING_JWT_SECRET", r#"{"type": "HS256", "key": "k"}"#);
+            let config = load(None, &Overrides::default()).expect("a JSON jwt_secret loads");
+            let json: serde_json::Value =
+                serde_json::from_str(&config.jwt_setting().expect("set")).expect("JSON");
+            assert_eq!(json["type"], "HS256");
             assert!(
                 message.to_lowercase().contains("max_body_bytes"),
                 "{message}"

@@ -6,7 +6,7 @@ use async_graphql::{BatchRequest, BatchResponse, Request, Response};
 
 use super::RequestContext;
 use super::errors::{ensure_code, request_error, with_codes};
-use crate::auth::{self, ClientHeaders, Session};
+use crate::auth::{ClientHeaders, Session};
 use crate::server::AppState;
 use crate::server::body::{self, BodyError};
 
@@ -16,10 +16,10 @@ pub async fn execute(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let session = match auth::authenticate(request.headers(), state.admin_secret()) {
+    let session = match state.auth.authenticate(request.headers()) {
         Ok(session) => session,
         Err(error) => {
-            return HttpResponse::Unauthorized()
+            return HttpResponse::build(error.status())
                 .json(request_error(error.to_string(), error.code()));
         }
     };
@@ -37,15 +37,16 @@ pub async fn execute(
     };
     let client_headers = ClientHeaders::capture(request.headers());
     let live = state.live();
+    let schema = live.schema_for(session.role());
     let response = match batch {
         BatchRequest::Single(one) => {
-            BatchResponse::Single(run(&live.schema, one, session, client_headers).await)
+            BatchResponse::Single(run(schema, one, session, client_headers).await)
         }
         BatchRequest::Batch(many) => {
             let mut responses = Vec::with_capacity(many.len());
             for one in many {
                 let context = (session.clone(), client_headers.clone());
-                responses.push(run(&live.schema, one, context.0, context.1).await);
+                responses.push(run(schema, one, context.0, context.1).await);
             }
             BatchResponse::Batch(responses)
         }

@@ -1,6 +1,7 @@
 //! Builds the async-graphql dynamic schema from a validated [`Catalog`]: custom types become
 //! GraphQL types, actions become root fields whose resolvers hand the call to the dispatcher.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use async_graphql::dynamic::{
@@ -24,16 +25,24 @@ pub struct QueryLimits {
     pub max_complexity: usize,
 }
 
-/// Builds the schema for `catalog`.
+/// Builds the schema one audience sees: the actions `visible` lets through, and only the types
+/// those actions reach, so introspection reveals nothing of the rest.
 pub fn build(
     catalog: Arc<Catalog>,
     dispatcher: Dispatcher,
     limits: QueryLimits,
+    visible: &dyn Fn(&ResolvedAction) -> bool,
 ) -> Result<Schema, SchemaError> {
+    let actions: Vec<&Arc<ResolvedAction>> = catalog
+        .actions
+        .values()
+        .filter(|action| visible(action))
+        .collect();
+    let reachable = reachable_types(&catalog, &actions);
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
     let (mut queries, mut mutations) = (0, 0);
-    for action in catalog.actions.values() {
+    for action in actions {
         let field = action_field(&catalog, action);
         match action.action.definition.operation {
             Operation::Query => {
@@ -68,17 +77,21 @@ pub fn build(
     let declared_scalars: Vec<&str> = custom.scalars.iter().map(|s| s.name.as_str()).collect();
     for name in HASURA_SCALARS
         .iter()
-        .filter(|name| !declared_scalars.contains(name))
+        .filter(|name| !declared_scalars.contains(name) && reachable.contains(**name))
     {
         builder = builder.register(Scalar::new(*name));
     }
-    for scalar in &custom.scalars {
+    for scalar in custom
+        .scalars
+        .iter()
+        .filter(|t| reachable.contains(&t.name))
+    {
         builder = builder.register(with_description(
             Scalar::new(&scalar.name),
             &scalar.description,
         ));
     }
-    for enumeration in &custom.enums {
+    for enumeration in custom.enums.iter().filter(|t| reachable.contains(&t.name)) {
         let mut gql_enum = Enum::new(&enumeration.name);
         for value in &enumeration.values {
             let mut item = EnumItem::new(&value.value);
@@ -95,7 +108,11 @@ pub fn build(
         }
         builder = builder.register(gql_enum);
     }
-    for object in &custom.objects {
+    for object in custom
+        .objects
+        .iter()
+        .filter(|t| reachable.contains(&t.name))
+    {
         let Some(TypeDef::Object(fields)) = catalog.type_def(&object.name) else {
             continue;
         };
@@ -106,7 +123,11 @@ pub fn build(
         }
         builder = builder.register(with_description(gql_object, &object.description));
     }
-    for input in &custom.input_objects {
+    for input in custom
+        .input_objects
+        .iter()
+        .filter(|t| reachable.contains(&t.name))
+    {
         let Some(TypeDef::InputObject(fields)) = catalog.type_def(&input.name) else {
             continue;
         };
@@ -118,6 +139,36 @@ pub fn build(
         builder = builder.register(with_description(gql_input, &input.description));
     }
     builder.finish()
+}
+
+/// Every named type the actions' arguments and outputs lead to, through object and input fields.
+fn reachable_types(catalog: &Catalog, actions: &[&Arc<ResolvedAction>]) -> BTreeSet<String> {
+    let mut pending: Vec<String> = actions
+        .iter()
+        .flat_map(|action| {
+            let arguments = action.arguments.iter().map(|(_, ty)| innermost(ty));
+            arguments.chain(std::iter::once(innermost(&action.output)))
+        })
+        .collect();
+    let mut reached = BTreeSet::new();
+    while let Some(name) = pending.pop() {
+        if !reached.insert(name.clone()) {
+            continue;
+        }
+        if let Some(TypeDef::Object(fields) | TypeDef::InputObject(fields)) =
+            catalog.type_def(&name)
+        {
+            pending.extend(fields.iter().map(|(_, ty)| innermost(ty)));
+        }
+    }
+    reached
+}
+
+fn innermost(ty: &Type) -> String {
+    match &ty.base {
+        BaseType::Named(name) => name.to_string(),
+        BaseType::List(item) => innermost(item),
+    }
 }
 
 /// Types that take an optional description.

@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
+use super::signature::SigningKey;
 use super::{Delivery, HandlerRequest, Reply, UrlTemplate};
 use crate::auth::ClientHeaders;
 use crate::config::Environment;
@@ -41,6 +42,8 @@ pub struct Webhook {
     client: reqwest::Client,
     env: Environment,
     max_response_bytes: usize,
+    /// The server-wide signing secret, for actions without their own.
+    signing_key: Option<SigningKey>,
 }
 
 /// Everything one webhook call needs.
@@ -53,8 +56,13 @@ pub struct WebhookCall<'a> {
 }
 
 impl Webhook {
-    /// A caller reading `{{VAR}}` and `value_from_env` from `env`.
-    pub fn new(env: Environment, max_response_bytes: usize) -> Result<Self, reqwest::Error> {
+    /// A caller reading `{{VAR}}` and `value_from_env` from `env`, signing with `signing_key`
+    /// unless an action names its own.
+    pub fn new(
+        env: Environment,
+        max_response_bytes: usize,
+        signing_key: Option<SigningKey>,
+    ) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .user_agent(concat!("hookwing/", env!("CARGO_PKG_VERSION")))
             // A redirect would re-send the payload somewhere the metadata never named.
@@ -64,6 +72,7 @@ impl Webhook {
             client,
             env,
             max_response_bytes,
+            signing_key,
         })
     }
 
@@ -96,13 +105,13 @@ impl Webhook {
             Ok(url) => url,
             Err(reason) => return failed(reason),
         };
-        let headers = match self.headers(call) {
-            Ok(headers) => headers,
-            Err(reason) => return failed(reason),
-        };
         let body = match serde_json::to_vec(call.request) {
             Ok(body) => body,
             Err(e) => return failed(format!("cannot encode the request: {e}")),
+        };
+        let headers = match self.headers(call, &body) {
+            Ok(headers) => headers,
+            Err(reason) => return failed(reason),
         };
         let response = match self
             .client
@@ -141,7 +150,7 @@ impl Webhook {
         }
     }
 
-    fn headers(&self, call: &WebhookCall<'_>) -> Result<HeaderMap, String> {
+    fn headers(&self, call: &WebhookCall<'_>, body: &[u8]) -> Result<HeaderMap, String> {
         let mut headers = HeaderMap::new();
         if call.definition.forward_client_headers {
             for (name, value) in call.client_headers.iter() {
@@ -170,14 +179,31 @@ impl Webhook {
                 .map_err(|_| format!("header '{}' has a value that cannot be sent", name))?;
             headers.insert(name, value);
         }
-        let event = &call.request.event;
+        let id = call.request.event.id.to_string();
+        let timestamp = Utc::now().timestamp();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert("webhook-id", header_value(event.id.to_string()));
-        headers.insert(
-            "webhook-timestamp",
-            header_value(Utc::now().timestamp().to_string()),
-        );
+        if let Some(key) = self.signing_key_for(call.definition)? {
+            headers.insert(
+                "webhook-signature",
+                header_value(key.sign(&id, timestamp, body)),
+            );
+        }
+        headers.insert("webhook-id", header_value(id));
+        headers.insert("webhook-timestamp", header_value(timestamp.to_string()));
         Ok(headers)
+    }
+
+    fn signing_key_for(&self, definition: &ActionDefinition) -> Result<Option<SigningKey>, String> {
+        match &definition.signing_secret_from_env {
+            Some(var) => {
+                let secret = self
+                    .env
+                    .get(var)
+                    .ok_or_else(|| format!("environment variable '{var}' is not set"))?;
+                SigningKey::parse(secret).map(Some)
+            }
+            None => Ok(self.signing_key.clone()),
+        }
     }
 }
 

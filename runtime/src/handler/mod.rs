@@ -4,6 +4,7 @@
 
 pub mod http;
 mod payload;
+pub mod signature;
 mod template;
 pub mod wasm;
 

@@ -71,6 +71,8 @@ struct YamlDefinition {
     timeout: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     retry: Option<RetryConf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    signing_secret_from_env: Option<String>,
 }
 
 fn read_optional(path: &Path) -> Result<Option<String>, DirectoryError> {
@@ -128,6 +130,7 @@ pub fn load(dir: &Path) -> Result<Metadata, DirectoryError> {
                 forward_client_headers: definition.forward_client_headers,
                 timeout: definition.timeout,
                 retry: definition.retry,
+                signing_secret_from_env: definition.signing_secret_from_env,
             },
             comment: entry.comment.or_else(|| signature.description.clone()),
             permissions: entry.permissions,
@@ -206,6 +209,7 @@ pub fn export(metadata: &Metadata, dir: &Path) -> Result<(), DirectoryError> {
                     forward_client_headers: action.definition.forward_client_headers,
                     timeout: action.definition.timeout,
                     retry: action.definition.retry.clone(),
+                    signing_secret_from_env: action.definition.signing_secret_from_env.clone(),
                 },
                 comment: action.comment.clone(),
                 permissions: action.permissions.clone(),

@@ -79,6 +79,10 @@ pub struct ActionDefinition {
     pub timeout: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryConf>,
+    /// Environment variable holding this action's Standard Webhooks signing secret; overrides
+    /// the server's `webhook_signing_secret`. The secret itself never enters the metadata.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signing_secret_from_env: Option<String>,
 }
 
 /// Default handler timeout, as in Hasura.

@@ -12,6 +12,7 @@ use super::{Action, ActionKind, Metadata, Operation};
 use crate::config::Environment;
 use crate::dispatch::RetryPolicy;
 use crate::handler::HandlerRef;
+use crate::handler::signature::SigningKey;
 use crate::handler::wasm::KnownHandlers;
 
 /// A metadata error in Hasura's shape: `{"error", "path", "code"}`.
@@ -387,6 +388,15 @@ fn resolve_action(
                 definition.handler.trim_start_matches("wasm://")
             ),
         ));
+    }
+
+    if let Some(var) = &definition.signing_secret_from_env {
+        let path = format!("{path}.definition.signing_secret_from_env");
+        let secret = env.get(var).ok_or_else(|| {
+            MetadataError::invalid(&path, format!("environment variable '{var}' is not set"))
+        })?;
+        SigningKey::parse(secret)
+            .map_err(|reason| MetadataError::invalid(&path, format!("'{var}': {reason}")))?;
     }
 
     if definition.timeout == Some(0) {

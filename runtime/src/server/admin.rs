@@ -5,19 +5,18 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 
 use super::AppState;
-use crate::auth;
 use crate::metadata::MetadataError;
 
 /// `None` for admins (or anyone in dev mode); otherwise the 401 to send.
 pub fn deny_unless_admin(state: &AppState, request: &HttpRequest) -> Option<HttpResponse> {
-    match auth::authenticate(request.headers(), state.admin_secret()) {
-        Ok(session) if session.is_admin => None,
-        Ok(_) => Some(error(
+    match state.auth.is_admin(request.headers()) {
+        Ok(true) => None,
+        Ok(false) => Some(error(
             StatusCode::UNAUTHORIZED,
             "access-denied",
             "restricted access: admin only",
         )),
-        Err(e) => Some(error(StatusCode::UNAUTHORIZED, e.code(), e.to_string())),
+        Err(e) => Some(error(e.status(), e.code(), e.to_string())),
     }
 }
 

@@ -1,26 +1,46 @@
 //! The server's shared state: the store, the dispatcher, and the live schema, which metadata
 //! changes replace atomically (requests in flight finish on the schema they started with).
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 use async_graphql::dynamic::Schema;
 use serde_json::Value;
 
+use crate::auth::{AuthConfigError, Authenticator};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::graphql::schema::{self, QueryLimits};
 use crate::handler::http::Webhook;
+use crate::handler::signature::SigningKey;
 use crate::handler::wasm::{EngineSettings, KnownHandlers, WasmError, WasmHost, WasmSettings};
 use crate::metadata::ops::{self, SideEffect};
+use crate::metadata::validate::ResolvedAction;
 use crate::metadata::{Catalog, Metadata, MetadataError, directory, validate};
 use crate::store::{self, Store, StoreOptions};
 
 /// What is being served right now.
 pub struct Live {
     pub catalog: Arc<Catalog>,
+    /// Every action: what the `admin` role sees.
     pub schema: Schema,
+    /// Per role that holds a permission: the actions granted to it.
+    role_schemas: HashMap<String, Schema>,
+    /// No actions: what every other role sees.
+    empty_schema: Schema,
     pub resource_version: i64,
+}
+
+impl Live {
+    /// The schema `role` may see: actions are visible only to `admin` and to the roles they
+    /// are granted to, in queries and in introspection alike.
+    pub fn schema_for(&self, role: &str) -> &Schema {
+        if role == "admin" {
+            return &self.schema;
+        }
+        self.role_schemas.get(role).unwrap_or(&self.empty_schema)
+    }
 }
 
 /// Why a metadata change was refused.
@@ -64,6 +84,10 @@ pub enum StartError {
     Http(#[from] reqwest::Error),
     #[error(transparent)]
     Wasm(#[from] WasmError),
+    #[error("invalid signing settings: {0}")]
+    Signing(String),
+    #[error("invalid auth settings: {0}")]
+    Auth(#[from] AuthConfigError),
     #[error("cannot listen: {0}")]
     Listen(String),
 }
@@ -72,6 +96,8 @@ pub enum StartError {
 pub struct AppState {
     pub config: Config,
     pub store: Store,
+    /// Decides who each request is.
+    pub auth: Authenticator,
     /// Uploaded WebAssembly handlers.
     pub wasm: Arc<WasmHost>,
     dispatcher: Dispatcher,
@@ -85,6 +111,11 @@ impl AppState {
     /// Connects the store, applies `metadata_dir` if configured, and builds the first schema.
     pub async fn start(config: Config) -> Result<Self, StartError> {
         crate::install_crypto_provider();
+        let auth = Authenticator::new(
+            config.admin_secret.clone(),
+            config.jwt_setting().as_deref(),
+            config.unauthorized_role.clone(),
+        )?;
         let options = StoreOptions {
             pool_size: config.database.pool_size,
         };
@@ -93,7 +124,17 @@ impl AppState {
             .node_id
             .clone()
             .unwrap_or_else(|| format!("node-{}", uuid::Uuid::new_v4().simple()));
-        let webhook = Webhook::new(config.environment.clone(), config.limits.max_response_bytes)?;
+        let signing_key = config
+            .webhook_signing_secret
+            .as_deref()
+            .map(SigningKey::parse)
+            .transpose()
+            .map_err(|e| StartError::Signing(format!("webhook_signing_secret: {e}")))?;
+        let webhook = Webhook::new(
+            config.environment.clone(),
+            config.limits.max_response_bytes,
+            signing_key,
+        )?;
         let wasm = Arc::new(WasmHost::start(store.clone(), wasm_settings(&config)).await?);
         let dispatcher = Dispatcher::new(store.clone(), node_id, webhook, wasm.clone());
 
@@ -121,6 +162,7 @@ impl AppState {
         Ok(Self {
             config,
             store,
+            auth,
             wasm,
             dispatcher,
             live: ArcSwap::from_pointee(live),
@@ -136,11 +178,6 @@ impl AppState {
     /// Held while metadata changes, and by anything that must not interleave with a change.
     pub async fn metadata_write_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.writes.lock().await
-    }
-
-    /// The admin secret, `None` in dev mode.
-    pub fn admin_secret(&self) -> Option<&str> {
-        self.config.admin_secret.as_deref()
     }
 
     /// Applies one metadata API request: edit, validate the whole result, persist, swap the
@@ -204,11 +241,28 @@ fn build_live(
         max_depth: config.limits.max_query_depth,
         max_complexity: config.limits.max_query_complexity,
     };
-    let schema = schema::build(Arc::clone(&catalog), dispatcher.clone(), limits)
-        .map_err(|e| CommitError::Schema(e.to_string()))?;
+    let build = |visible: &dyn Fn(&ResolvedAction) -> bool| {
+        schema::build(Arc::clone(&catalog), dispatcher.clone(), limits, visible)
+            .map_err(|e| CommitError::Schema(e.to_string()))
+    };
+    let schema = build(&|_| true)?;
+    let empty_schema = build(&|_| false)?;
+    let roles: BTreeSet<&str> = catalog
+        .actions
+        .values()
+        .flat_map(|action| action.action.permissions.iter().map(|p| p.role.as_str()))
+        .collect();
+    let mut role_schemas = HashMap::new();
+    for role in roles {
+        let granted =
+            |action: &ResolvedAction| action.action.permissions.iter().any(|p| p.role == role);
+        role_schemas.insert(role.to_owned(), build(&granted)?);
+    }
     Ok(Live {
-        catalog,
+        catalog: Arc::clone(&catalog),
         schema,
+        role_schemas,
+        empty_schema,
         resource_version,
     })
 }

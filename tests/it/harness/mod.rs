@@ -11,7 +11,7 @@ use hookwing::config::Environment;
 use hookwing::store::{EventRecord, Store, StoreOptions};
 use serde_json::{Value, json};
 
-pub use webhook::{Reply, WebhookServer};
+pub use webhook::{Recorded, Reply, WebhookServer};
 
 /// The built guest examples (crate name, component path), from `build.rs`.
 pub mod guests {

@@ -15,6 +15,8 @@ pub struct Recorded {
     /// Lower-case header names.
     pub headers: HashMap<String, String>,
     pub body: Value,
+    /// The body exactly as received, for signature checks.
+    pub raw: Vec<u8>,
     pub at: std::time::Instant,
 }
 
@@ -112,6 +114,7 @@ async fn answer(state: web::Data<State>, request: HttpRequest, body: web::Bytes)
             .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
             .collect(),
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        raw: body.to_vec(),
         at: std::time::Instant::now(),
     };
     let reply = {

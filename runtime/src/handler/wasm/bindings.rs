@@ -12,8 +12,8 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub use hookwing::action::types::{ActionError, Event, HandlerError, Request};
-pub use hookwing::action::{config, log};
+pub use self::hookwing::action::types::{ActionError, Event, HandlerError, Request};
+pub use self::hookwing::action::{config, log};
 
 /// The world's full name, as reported in validation errors.
 pub const WORLD: &str = "hookwing:action/action-handler@0.1.0";

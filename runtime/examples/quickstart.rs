@@ -66,5 +66,6 @@ async fn main() -> anyhow::Result<()> {
         "\nHookwing is up: GraphiQL at http://{address}/ — try:\n\n  curl -s http://{address}/v1/graphql \\\n    -d '{{\"query\": \"mutation {{ userLogin(username: \\\"ada\\\", password: \\\"secret\\\") {{ accessToken userId }} }}\"}}'\n"
     );
     running.server.await?;
+    running.state.shutdown().await;
     Ok(())
 }

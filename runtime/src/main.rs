@@ -18,6 +18,7 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             let running = hookwing::serve(config, listener).await?;
             running.server.await?;
+            running.state.shutdown().await;
         }
         Some(Command::Metadata {
             command: MetadataCommand::Apply { dir },

@@ -4,6 +4,7 @@
 mod harness;
 
 mod actions;
+mod async_actions;
 mod auth;
 mod bad_input;
 mod conformance;

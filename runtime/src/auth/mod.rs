@@ -23,6 +23,22 @@ pub struct Session {
 }
 
 impl Session {
+    /// The session an event was stored with, for deliveries made after the request is gone.
+    pub fn from_stored(variables: &Value) -> Self {
+        let variables = variables
+            .as_object()
+            .map(|vars| {
+                vars.iter()
+                    .filter_map(|(name, value)| Some((name.clone(), value.as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            is_admin: false,
+            variables,
+        }
+    }
+
     /// The role the caller acts as.
     pub fn role(&self) -> &str {
         self.variables
@@ -192,6 +208,9 @@ fn admin_session(headers: &HeaderMap) -> Session {
     }
 }
 
+/// What stored request headers hold in place of a secret.
+pub const REDACTED: &str = "<redacted>";
+
 /// The request headers a webhook may have forwarded to it, captured once per request.
 #[derive(Debug, Clone, Default)]
 pub struct ClientHeaders(Vec<(String, String)>);
@@ -206,6 +225,25 @@ impl ClientHeaders {
                     Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
                 })
                 .collect(),
+        )
+    }
+
+    /// Headers as stored with an event (`action_log.request_headers`), for deliveries made
+    /// after the request is gone; redacted secrets are left out.
+    pub fn from_stored(stored: &Value) -> Self {
+        Self(
+            stored
+                .as_object()
+                .map(|headers| {
+                    headers
+                        .iter()
+                        .filter_map(|(name, value)| {
+                            Some((name.clone(), value.as_str()?.to_owned()))
+                        })
+                        .filter(|(_, value)| value != REDACTED)
+                        .collect()
+                })
+                .unwrap_or_default(),
         )
     }
 

@@ -19,7 +19,7 @@ const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
 /// the user (for `value_from_env` headers, say) and are left alone.
-const ENV_KEYS: [&str; 12] = [
+const ENV_KEYS: [&str; 13] = [
     "listen",
     "database_url",
     "metadata_dir",
@@ -32,6 +32,7 @@ const ENV_KEYS: [&str; 12] = [
     "limits",
     "log",
     "wasm",
+    "delivery",
 ];
 
 /// The server's settings.
@@ -67,6 +68,7 @@ pub struct Config {
     pub limits: Limits,
     pub log: LogConfig,
     pub wasm: WasmConfig,
+    pub delivery: DeliveryConfig,
     /// The process environment, read once at start, for `{{VAR}}` URL templates and
     /// `value_from_env` headers.
     #[serde(skip, default = "Environment::from_process")]
@@ -106,6 +108,23 @@ pub struct WasmConfig {
     pub max_memory_mib: u32,
     /// Handler instances that may run at once across the server.
     pub max_concurrent_instances: u32,
+}
+
+/// The asynchronous delivery engine.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryConfig {
+    /// Deliveries running at once on this replica.
+    pub concurrency: usize,
+    /// Most events claimed per query.
+    pub batch_size: usize,
+    /// Seconds a claim lasts without renewal: how long a crashed replica's events wait before
+    /// another takes them over.
+    pub lease_secs: u64,
+    /// Look for due events at least this often even without a notification, milliseconds.
+    pub poll_interval_ms: u64,
+    /// On shutdown, seconds running deliveries get to finish before they are handed back.
+    pub shutdown_grace_secs: u64,
 }
 
 /// Logging settings.
@@ -200,6 +219,12 @@ impl Config {
         if self.limits.max_body_bytes < 1024 || self.limits.max_response_bytes < 1024 {
             return Err(ConfigError::Rule(
                 "limits must be at least 1024 bytes".into(),
+            ));
+        }
+        let delivery = &self.delivery;
+        if delivery.concurrency == 0 || delivery.batch_size == 0 || delivery.lease_secs == 0 {
+            return Err(ConfigError::Rule(
+                "delivery.concurrency, batch_size and lease_secs must be at least 1".into(),
             ));
         }
         let wasm = &self.wasm;

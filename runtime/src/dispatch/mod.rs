@@ -4,6 +4,7 @@
 
 mod output;
 mod retry;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 pub use retry::RetryPolicy;
 
-use crate::auth::{ClientHeaders, Session};
+use crate::auth::{self, ClientHeaders, Session};
 use crate::handler::http::{Webhook, WebhookCall};
 use crate::handler::wasm::WasmHost;
 use crate::handler::{ActionName, Delivery, EventInfo, HandlerRef, HandlerRequest, Reply};
@@ -106,6 +107,16 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// The store events are recorded in.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// This node's name as lease owner.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
     /// A dispatcher recording into `store` as lease owner `node_id`.
     pub fn new(store: Store, node_id: String, webhook: Webhook, wasm: Arc<WasmHost>) -> Self {
         Self {
@@ -114,6 +125,30 @@ impl Dispatcher {
             webhook,
             wasm,
         }
+    }
+
+    /// Accepts an asynchronous action: the event is stored, workers (on any replica) are woken,
+    /// and its id is returned at once. Delivery happens in [`worker`].
+    pub async fn invoke_async(&self, call: Invocation<'_>) -> Result<Uuid, DispatchError> {
+        let event = NewEvent {
+            id: Uuid::now_v7(),
+            action_name: call.action.action.name.clone(),
+            kind: call.action.action.definition.kind,
+            input_payload: call.input.clone(),
+            request_headers: request_headers_json(call.client_headers),
+            session_variables: call.session.variables_json(),
+            created_at: Utc::now(),
+            status: EventStatus::Created,
+            locked_by: None,
+            lease_expires_at: None,
+            request_query: Some(call.request_query.to_owned()),
+        };
+        self.store.insert_event(&event).await?;
+        if let Err(error) = self.store.announce_new_event().await {
+            // Workers also poll, so the event is delivered regardless; only later.
+            tracing::warn!(%error, "cannot notify workers of a new event");
+        }
+        Ok(event.id)
     }
 
     /// Runs a synchronous action: the event is stored (and leased to this node) before the
@@ -135,6 +170,7 @@ impl Dispatcher {
             status: EventStatus::Processing,
             locked_by: Some(self.node_id.clone()),
             lease_expires_at: Some(created_at + timeout + LEASE_GRACE),
+            request_query: Some(call.request_query.to_owned()),
         };
         self.store.insert_event(&event).await?;
 
@@ -172,35 +208,14 @@ impl Dispatcher {
         let mut attempt = 1;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
-            let started_at = Utc::now();
-            let delivery = if remaining.is_zero() {
-                Delivery {
-                    reply: Reply::Failed {
-                        reason: "the action's timeout elapsed".into(),
-                        retry_after: None,
-                    },
-                    status_code: None,
-                    logs: Vec::new(),
-                }
-            } else {
-                let info = EventInfo {
-                    id: event.id,
-                    attempt,
-                    created_at: event.created_at,
-                };
-                self.deliver(call, &event.session_variables, info, remaining)
-                    .await
-            };
-            let verdict = judge(call, delivery.reply);
-            self.record(
-                event.id,
+            let info = EventInfo {
+                id: event.id,
                 attempt,
-                started_at,
-                &verdict,
-                &delivery.status_code,
-                delivery.logs,
-            )
-            .await?;
+                created_at: event.created_at,
+            };
+            let verdict = self
+                .run_attempt(call, info, &event.session_variables, remaining)
+                .await?;
             match verdict {
                 Verdict::Done(result) => return result,
                 Verdict::Retry {
@@ -221,6 +236,42 @@ impl Dispatcher {
                 }
             }
         }
+    }
+
+    /// One attempt, the same for synchronous calls and the asynchronous worker: deliver to the
+    /// handler within `timeout`, judge the reply, record the attempt (only while this node
+    /// still holds the event).
+    async fn run_attempt(
+        &self,
+        call: &Invocation<'_>,
+        event: EventInfo,
+        session_variables: &Value,
+        timeout: Duration,
+    ) -> Result<Verdict, DispatchError> {
+        let started_at = Utc::now();
+        let delivery = if timeout.is_zero() {
+            Delivery {
+                reply: Reply::Failed {
+                    reason: "the action's timeout elapsed".into(),
+                    retry_after: None,
+                },
+                status_code: None,
+                logs: Vec::new(),
+            }
+        } else {
+            self.deliver(call, session_variables, event, timeout).await
+        };
+        let verdict = judge(call, delivery.reply);
+        self.record(
+            event.id,
+            event.attempt,
+            started_at,
+            &verdict,
+            &delivery.status_code,
+            delivery.logs,
+        )
+        .await?;
+        Ok(verdict)
     }
 
     async fn deliver(
@@ -284,7 +335,7 @@ impl Dispatcher {
 }
 
 /// What one attempt means for the event.
-enum Verdict {
+pub(crate) enum Verdict {
     Done(Result<Value, DispatchError>),
     Retry {
         reason: String,
@@ -333,7 +384,7 @@ fn judge(call: &Invocation<'_>, reply: Reply) -> Verdict {
 /// The client's headers as stored in `action_log.request_headers` (Hasura's column). Secrets
 /// a client sent are not written to the database.
 fn request_headers_json(headers: &ClientHeaders) -> Value {
-    const REDACTED: [&str; 4] = [
+    const SECRETS: [&str; 4] = [
         "authorization",
         "cookie",
         "x-hasura-admin-secret",
@@ -343,8 +394,8 @@ fn request_headers_json(headers: &ClientHeaders) -> Value {
         headers
             .iter()
             .map(|(name, value)| {
-                let value = if REDACTED.contains(&name) {
-                    "<redacted>"
+                let value = if SECRETS.contains(&name) {
+                    auth::REDACTED
                 } else {
                     value
                 };

@@ -1,10 +1,17 @@
 //! The GraphQL API: `POST /v1/graphql` over a schema rebuilt from metadata, GraphiQL on `GET /`.
 
+mod async_action;
 pub mod errors;
 pub mod http;
 pub mod schema;
+pub mod ws;
+
+use serde_json::Value;
 
 use crate::auth::{ClientHeaders, Session};
+use crate::dispatch::Invocation;
+use crate::metadata::Catalog;
+use crate::metadata::validate::ResolvedAction;
 
 /// What a resolver needs to know about the HTTP request it serves.
 pub struct RequestContext {
@@ -12,4 +19,23 @@ pub struct RequestContext {
     /// The GraphQL document as sent, for the handler payload's `request_query`.
     pub query: String,
     pub client_headers: ClientHeaders,
+}
+
+impl RequestContext {
+    /// A call of `action` with `input`, made by this request.
+    pub fn invocation<'a>(
+        &'a self,
+        catalog: &'a Catalog,
+        action: &'a ResolvedAction,
+        input: Value,
+    ) -> Invocation<'a> {
+        Invocation {
+            catalog,
+            action,
+            input,
+            session: &self.session,
+            request_query: &self.query,
+            client_headers: &self.client_headers,
+        }
+    }
 }

@@ -6,17 +6,17 @@ use std::sync::Arc;
 
 use async_graphql::dynamic::{
     Enum, EnumItem, Field, FieldFuture, FieldValue, InputObject, InputValue, Object,
-    ResolverContext, Scalar, Schema, SchemaError, TypeRef,
+    ResolverContext, Scalar, Schema, SchemaError, Subscription, TypeRef,
 };
 use async_graphql::{Name, Value as GqlValue};
 use serde_json::Value;
 
-use super::RequestContext;
 use super::errors::dispatch_error;
-use crate::dispatch::{Dispatcher, Invocation};
+use super::{RequestContext, async_action};
+use crate::dispatch::Dispatcher;
 use crate::metadata::types::{BaseType, HASURA_SCALARS, Type};
 use crate::metadata::validate::{ResolvedAction, TypeDef};
-use crate::metadata::{Catalog, Operation};
+use crate::metadata::{ActionKind, Catalog, Operation};
 
 /// Limits applied to every query.
 #[derive(Debug, Clone, Copy)]
@@ -38,11 +38,23 @@ pub fn build(
         .values()
         .filter(|action| visible(action))
         .collect();
-    let reachable = reachable_types(&catalog, &actions);
+    let mut reachable = reachable_types(&catalog, &actions);
     let mut query = Object::new("Query");
     let mut mutation = Object::new("Mutation");
+    let mut subscription = Subscription::new("Subscription");
+    let mut results = Vec::new();
     let (mut queries, mut mutations) = (0, 0);
     for action in actions {
+        if action.action.definition.kind == ActionKind::Asynchronous {
+            mutations += 1;
+            queries += 1;
+            mutation = mutation.field(async_action::mutation_field(&catalog, action));
+            query = query.field(async_action::query_field(action));
+            subscription = subscription.field(async_action::subscription_field(action));
+            results.push(async_action::result_type(&catalog, action));
+            reachable.extend(async_action::SCALARS.iter().map(|s| (*s).to_owned()));
+            continue;
+        }
         let field = action_field(&catalog, action);
         match action.action.definition.operation {
             Operation::Query => {
@@ -64,13 +76,24 @@ pub fn build(
         ));
     }
 
-    let mut builder = Schema::build("Query", (mutations > 0).then_some("Mutation"), None)
-        .register(query)
-        .data(dispatcher)
-        .limit_depth(limits.max_depth)
-        .limit_complexity(limits.max_complexity);
+    let subscriptions = !results.is_empty();
+    let mut builder = Schema::build(
+        "Query",
+        (mutations > 0).then_some("Mutation"),
+        subscriptions.then_some("Subscription"),
+    )
+    .register(query)
+    .data(dispatcher)
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity);
     if mutations > 0 {
         builder = builder.register(mutation);
+    }
+    if subscriptions {
+        builder = builder.register(subscription);
+    }
+    for result in results {
+        builder = builder.register(result);
     }
 
     let custom = &catalog.metadata.custom_types;
@@ -209,11 +232,25 @@ fn type_ref(ty: &Type) -> TypeRef {
 fn action_field(catalog: &Arc<Catalog>, action: &Arc<ResolvedAction>) -> Field {
     let resolver_catalog = Arc::clone(catalog);
     let resolver_action = Arc::clone(action);
-    let mut field = Field::new(&action.action.name, type_ref(&action.output), move |ctx| {
+    let field = Field::new(&action.action.name, type_ref(&action.output), move |ctx| {
         let catalog = Arc::clone(&resolver_catalog);
         let action = Arc::clone(&resolver_action);
         FieldFuture::new(async move { resolve_action(ctx, &catalog, &action).await })
     });
+    with_arguments(field, action)
+}
+
+/// The action's arguments (with their descriptions) and its comment, on `field`.
+/// The field's arguments as the JSON object handlers receive as `input`.
+pub(super) fn input_of(ctx: &ResolverContext<'_>) -> async_graphql::Result<Value> {
+    let mut input = serde_json::Map::new();
+    for (name, value) in ctx.args.iter() {
+        input.insert(name.to_string(), value.as_value().clone().into_json()?);
+    }
+    Ok(Value::Object(input))
+}
+
+pub(super) fn with_arguments(mut field: Field, action: &ResolvedAction) -> Field {
     for (name, ty) in &action.arguments {
         let declared = action
             .action
@@ -237,25 +274,14 @@ async fn resolve_action<'a>(
 ) -> async_graphql::Result<Option<FieldValue<'a>>> {
     let request = ctx.data::<RequestContext>()?;
     let dispatcher = ctx.data::<Dispatcher>()?;
-    let mut input = serde_json::Map::new();
-    for (name, value) in ctx.args.iter() {
-        input.insert(name.to_string(), value.as_value().clone().into_json()?);
-    }
     let output = dispatcher
-        .invoke_sync(Invocation {
-            catalog,
-            action,
-            input: Value::Object(input),
-            session: &request.session,
-            request_query: &request.query,
-            client_headers: &request.client_headers,
-        })
+        .invoke_sync(request.invocation(catalog, action, input_of(&ctx)?))
         .await
         .map_err(|error| dispatch_error(&error, request.session.is_admin))?;
     Ok(field_value(catalog, &action.output, output))
 }
 
-fn output_field(catalog: &Arc<Catalog>, name: &str, ty: &Type) -> Field {
+pub(super) fn output_field(catalog: &Arc<Catalog>, name: &str, ty: &Type) -> Field {
     let catalog = Arc::clone(catalog);
     let key = name.to_owned();
     let ty_for_resolver = ty.clone();

@@ -362,17 +362,10 @@ fn resolve_action(
     let output = parse_type(&definition.output_type, &output_path)?;
     check_usable(&output, Position::Output, types, &output_path)?;
 
-    if definition.kind == ActionKind::Asynchronous {
-        if definition.operation == Operation::Query {
-            return Err(MetadataError::invalid(
-                format!("{path}.definition.kind"),
-                "query actions cannot be asynchronous",
-            ));
-        }
-        return Err(MetadataError::new(
-            "not-supported",
+    if definition.kind == ActionKind::Asynchronous && definition.operation == Operation::Query {
+        return Err(MetadataError::invalid(
             format!("{path}.definition.kind"),
-            "asynchronous actions are not available in this release",
+            "query actions cannot be asynchronous",
         ));
     }
 

@@ -37,6 +37,12 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<Running, Sta
             .app_data(app_state.clone())
             .route("/", web::get().to(graphql::http::graphiql))
             .route("/v1/graphql", web::post().to(graphql::http::execute))
+            .route(
+                "/v1/graphql",
+                web::get()
+                    .guard(actix_web::guard::Header("upgrade", "websocket"))
+                    .to(graphql::ws::subscriptions),
+            )
             .route("/v1/metadata", web::post().to(metadata::api::handle))
             .route("/v1/handlers", web::get().to(wasm_api::list))
             .route("/v1/handlers/{name}", web::put().to(wasm_api::upload))

@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::auth::{AuthConfigError, Authenticator};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
+use crate::dispatch::worker::{CatalogSource, Worker, WorkerSettings};
 use crate::graphql::schema::{self, QueryLimits};
 use crate::handler::http::Webhook;
 use crate::handler::signature::SigningKey;
@@ -101,7 +102,9 @@ pub struct AppState {
     /// Uploaded WebAssembly handlers.
     pub wasm: Arc<WasmHost>,
     dispatcher: Dispatcher,
-    live: ArcSwap<Live>,
+    live: Arc<ArcSwap<Live>>,
+    /// The asynchronous delivery engine, until shutdown takes it.
+    worker: tokio::sync::Mutex<Option<Worker>>,
     /// Serialises metadata writers inside this process; the resource version guards against
     /// writers elsewhere.
     writes: tokio::sync::Mutex<()>,
@@ -158,14 +161,24 @@ impl AppState {
         }
         let catalog =
             validate(&metadata, &config.environment, &wasm.known()).map_err(CommitError::from)?;
-        let live = build_live(&config, &dispatcher, catalog, version)?;
+        let live = Arc::new(ArcSwap::from_pointee(build_live(
+            &config,
+            &dispatcher,
+            catalog,
+            version,
+        )?));
+        store.spawn_listener();
+        let source = Arc::clone(&live);
+        let catalog_source: CatalogSource = Arc::new(move || Arc::clone(&source.load().catalog));
+        let worker = Worker::spawn(dispatcher.clone(), catalog_source, worker_settings(&config));
         Ok(Self {
             config,
             store,
             auth,
             wasm,
             dispatcher,
-            live: ArcSwap::from_pointee(live),
+            live,
+            worker: tokio::sync::Mutex::new(Some(worker)),
             writes: tokio::sync::Mutex::new(()),
         })
     }
@@ -173,6 +186,15 @@ impl AppState {
     /// The schema and catalog being served.
     pub fn live(&self) -> Arc<Live> {
         self.live.load_full()
+    }
+
+    /// Stops the delivery engine: running deliveries get the grace period, and every event
+    /// this replica still holds goes back to the queue at once. Call after the HTTP server
+    /// has stopped.
+    pub async fn shutdown(&self) {
+        if let Some(worker) = self.worker.lock().await.take() {
+            worker.shutdown().await;
+        }
     }
 
     /// Held while metadata changes, and by anything that must not interleave with a change.
@@ -278,5 +300,17 @@ pub fn wasm_settings(config: &Config) -> WasmSettings {
         },
         max_handler_bytes: wasm.max_handler_bytes,
         default_memory_mib: wasm.default_memory_mib,
+    }
+}
+
+/// The delivery engine's settings from the server configuration.
+pub fn worker_settings(config: &Config) -> WorkerSettings {
+    let delivery = &config.delivery;
+    WorkerSettings {
+        concurrency: delivery.concurrency,
+        batch_size: delivery.batch_size,
+        lease: std::time::Duration::from_secs(delivery.lease_secs),
+        poll_interval: std::time::Duration::from_millis(delivery.poll_interval_ms),
+        shutdown_grace: std::time::Duration::from_secs(delivery.shutdown_grace_secs),
     }
 }

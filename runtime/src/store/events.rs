@@ -101,6 +101,8 @@ pub struct NewEvent {
     /// The node holding the lease, for events inserted already `processing`.
     pub locked_by: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
+    /// The GraphQL query, kept for asynchronous deliveries.
+    pub request_query: Option<String>,
 }
 
 /// One finished delivery attempt.
@@ -143,6 +145,7 @@ pub struct EventRecord {
     pub status: EventStatus,
     pub attempts: i32,
     pub locked_by: Option<String>,
+    pub request_query: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -159,11 +162,13 @@ struct EventRow {
     attempts: i32,
     locked_by: Option<String>,
     lease_expires_at: Option<Time>,
+    next_attempt_at: Option<Time>,
+    request_query: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = action_log)]
-struct StoredEvent {
+pub(super) struct StoredEvent {
     id: Id,
     action_name: String,
     kind: String,
@@ -177,6 +182,7 @@ struct StoredEvent {
     status: String,
     attempts: i32,
     locked_by: Option<String>,
+    request_query: Option<String>,
 }
 
 #[derive(Insertable)]
@@ -239,6 +245,7 @@ impl From<StoredEvent> for EventRecord {
             status: EventStatus::parse(&row.status).unwrap_or(EventStatus::Error),
             attempts: row.attempts,
             locked_by: row.locked_by,
+            request_query: row.request_query,
         }
     }
 }
@@ -258,6 +265,10 @@ impl Store {
             attempts: 0,
             locked_by: event.locked_by.clone(),
             lease_expires_at: event.lease_expires_at.map(Time::from),
+            // Asynchronous events are due at once; synchronous ones are delivered inline.
+            next_attempt_at: (event.status == EventStatus::Created)
+                .then(|| Time::from(event.created_at)),
+            request_query: event.request_query.clone(),
         };
         on_connection!(self, |conn| {
             diesel::insert_into(action_log::table)

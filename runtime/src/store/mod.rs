@@ -7,7 +7,9 @@
 mod events;
 mod handlers;
 mod metadata;
+mod notify;
 mod postgres;
+mod queue;
 pub mod schema;
 pub mod sql_types;
 mod sqlite;
@@ -15,6 +17,7 @@ mod sqlite;
 pub use events::{AttemptOutcome, AttemptRecord, EventRecord, EventStatus, Finish, NewEvent};
 pub use handlers::StoredHandler;
 pub use metadata::StoredMetadata;
+pub use notify::Signals;
 
 /// Store failures. The text of the source error is kept for operators' logs; clients only ever
 /// see a generic message.
@@ -47,6 +50,7 @@ pub struct StoreOptions {
 #[derive(Clone)]
 pub struct Store {
     backend: Backend,
+    signals: std::sync::Arc<Signals>,
 }
 
 #[derive(Clone)]
@@ -88,7 +92,10 @@ impl Store {
         } else {
             return Err(Error::UnsupportedUrl(database_url.to_owned()));
         };
-        Ok(Self { backend })
+        Ok(Self {
+            backend,
+            signals: std::sync::Arc::default(),
+        })
     }
 
     /// Which backend this store runs on, for logs and health output.

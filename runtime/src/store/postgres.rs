@@ -21,6 +21,7 @@ const SETUP: &str = "CREATE SCHEMA IF NOT EXISTS hookwing; SET search_path TO ho
 #[derive(Clone)]
 pub(super) struct Postgres {
     pool: Pool<AsyncPgConnection>,
+    url: String,
 }
 
 fn establish(url: &str) -> BoxFuture<'_, diesel::ConnectionResult<AsyncPgConnection>> {
@@ -43,7 +44,10 @@ impl Postgres {
             .max_size(options.pool_size)
             .build()
             .map_err(|e| Error::Connect(e.to_string()))?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            url: url.to_owned(),
+        };
         store.migrate().await?;
         Ok(store)
     }
@@ -68,5 +72,17 @@ impl Postgres {
             .get()
             .await
             .map_err(|e| Error::Pool(e.to_string()))
+    }
+}
+
+impl Postgres {
+    /// A dedicated (unpooled) connection listening on `channels`.
+    pub(super) async fn listener(&self, channels: &[&str]) -> Result<AsyncPgConnection> {
+        let mut conn = AsyncPgConnection::establish(&self.url)
+            .await
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        let listen: String = channels.iter().map(|c| format!("LISTEN {c};")).collect();
+        conn.batch_execute(&listen).await?;
+        Ok(conn)
     }
 }

@@ -34,6 +34,7 @@ diesel::table! {
         next_attempt_at -> Nullable<TimeType>,
         locked_by -> Nullable<Text>,
         lease_expires_at -> Nullable<TimeType>,
+        request_query -> Nullable<Text>,
     }
 }
 

@@ -158,6 +158,7 @@ pub struct TestServer {
     pub url: String,
     pub client: reqwest::Client,
     pub admin_secret: Option<String>,
+    pub state: actix_web::web::Data<hookwing::server::AppState>,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -183,11 +184,13 @@ impl TestServer {
             .await
             .expect("server starts");
         let handle = running.server.handle();
+        let state = running.state.clone();
         tokio::spawn(running.server);
         Self {
             url,
             client: crate::harness::http_client(),
             admin_secret,
+            state,
             handle,
         }
     }
@@ -284,9 +287,10 @@ impl TestServer {
         response
     }
 
-    /// Stops the server and waits until it has.
+    /// Stops the server and its delivery engine, as a graceful shutdown does.
     pub async fn stop(self) {
         self.handle.stop(true).await;
+        self.state.shutdown().await;
     }
 }
 

@@ -66,10 +66,18 @@ pub struct WebhookServer {
 
 impl WebhookServer {
     pub async fn start(script: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> Self {
+        Self::start_on(0, script).await
+    }
+
+    /// Like [`WebhookServer::start`], on a given port (0 for any).
+    pub async fn start_on(
+        port: u16,
+        script: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
+    ) -> Self {
         let script: Script = Arc::new(script);
         let recorded = Arc::new(Mutex::new(Vec::new()));
         let state = (script, Arc::clone(&recorded));
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind webhook");
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind webhook");
         let url = format!("http://{}", listener.local_addr().expect("address"));
         let server = HttpServer::new(move || {
             App::new()

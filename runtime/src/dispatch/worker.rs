@@ -1,0 +1,261 @@
+//! The asynchronous delivery engine: claim due events in batches under a lease, deliver each
+//! with the same single-attempt step synchronous calls use, then finish, or reschedule under
+//! the action's retry policy. Leases are renewed while an attempt runs; a node that dies
+//! simply stops renewing, and another claims the event once the lease runs out
+//! (at-least-once). A graceful stop hands every held event back at once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use serde_json::json;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use super::{DispatchError, Dispatcher, Invocation, Verdict};
+use crate::auth::{ClientHeaders, Session};
+use crate::handler::EventInfo;
+use crate::metadata::Catalog;
+use crate::store::{EventRecord, EventStatus, Finish};
+
+/// Engine sizing and timing.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Deliveries running at once on this node.
+    pub concurrency: usize,
+    /// Most events claimed per query.
+    pub batch_size: usize,
+    /// How long a claim lasts without renewal; renewed every third of it.
+    pub lease: Duration,
+    /// Look for due events at least this often, even without a notification.
+    pub poll_interval: Duration,
+    /// On stop, how long running deliveries may finish before they are abandoned.
+    pub shutdown_grace: Duration,
+}
+
+/// The current catalog; the worker reads it per event, so metadata changes apply at once.
+pub type CatalogSource = Arc<dyn Fn() -> Arc<Catalog> + Send + Sync>;
+
+/// A running engine.
+pub struct Worker {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Worker {
+    /// Starts the engine on the current tokio runtime.
+    pub fn spawn(dispatcher: Dispatcher, catalog: CatalogSource, settings: WorkerSettings) -> Self {
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(dispatcher, catalog, settings, stopped));
+        Self { stop, task }
+    }
+
+    /// Stops claiming, lets running deliveries finish within the grace period, and hands
+    /// every event still held back to the queue.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+async fn run(
+    dispatcher: Dispatcher,
+    catalog: CatalogSource,
+    settings: WorkerSettings,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let slots = Arc::new(Semaphore::new(settings.concurrency.max(1)));
+    let mut running = JoinSet::new();
+    let store = dispatcher.store().clone();
+    let mut failures = 0_u32;
+    while !*stopped.borrow() {
+        while running.try_join_next().is_some() {}
+        let free = slots.available_permits().min(settings.batch_size.max(1));
+        if free == 0 {
+            tokio::select! {
+                _ = running.join_next() => {}
+                _ = stopped.changed() => {}
+            }
+            continue;
+        }
+        let limit = i64::try_from(free).unwrap_or(i64::MAX);
+        let claimed = match store
+            .claim_due(dispatcher.node_id(), limit, settings.lease)
+            .await
+        {
+            Ok(claimed) => {
+                failures = 0;
+                claimed
+            }
+            Err(error) => {
+                // The database may be restarting: back off and try again, never give up.
+                failures = failures.saturating_add(1);
+                tracing::warn!(%error, "cannot claim events; retrying");
+                let backoff = Duration::from_millis(200 * u64::from(failures.min(25)));
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stopped.changed() => {}
+                }
+                continue;
+            }
+        };
+        let idle = claimed.is_empty();
+        for event in claimed {
+            let Ok(permit) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let (dispatcher, catalog, settings) =
+                (dispatcher.clone(), catalog.clone(), settings.clone());
+            running.spawn(async move {
+                deliver(&dispatcher, &catalog(), event, &settings).await;
+                drop(permit);
+            });
+        }
+        if idle {
+            let wait = match store.next_due_at().await {
+                Ok(Some(at)) => (at - Utc::now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(settings.poll_interval),
+                _ => settings.poll_interval,
+            };
+            tokio::select! {
+                _ = store.signals().new_events.notified() => {}
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(5))) => {}
+                _ = stopped.changed() => {}
+            }
+        }
+    }
+    let drained = tokio::time::timeout(settings.shutdown_grace, async {
+        while running.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        running.abort_all();
+    }
+    match store.release_leases(dispatcher.node_id()).await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(released, "handed unfinished events back to the queue"),
+        Err(error) => tracing::warn!(%error, "cannot release leases; they will expire instead"),
+    }
+}
+
+/// One attempt of one claimed event, then its next state.
+async fn deliver(
+    dispatcher: &Dispatcher,
+    catalog: &Catalog,
+    event: EventRecord,
+    settings: &WorkerSettings,
+) {
+    let store = dispatcher.store();
+    let owner = dispatcher.node_id();
+    let Some(action) = catalog.actions.get(&event.action_name) else {
+        let error = json!({"message": format!("action `{}` no longer exists", event.action_name),
+                           "extensions": {"code": "not-exists"}});
+        finish(
+            dispatcher,
+            event.id,
+            Finish {
+                status: EventStatus::Error,
+                response_payload: None,
+                errors: Some(json!([error])),
+            },
+        )
+        .await;
+        return;
+    };
+    let session = Session::from_stored(&event.session_variables);
+    let client_headers = ClientHeaders::from_stored(&event.request_headers);
+    let request_query = event.request_query.clone().unwrap_or_default();
+    let call = Invocation {
+        catalog,
+        action,
+        input: event.input_payload.clone(),
+        session: &session,
+        request_query: &request_query,
+        client_headers: &client_headers,
+    };
+    let attempt = u32::try_from(event.attempts).unwrap_or(0).saturating_add(1);
+    let info = EventInfo {
+        id: event.id,
+        attempt,
+        created_at: event.created_at,
+    };
+    let timeout = action.action.definition.timeout();
+
+    let attempt_run = dispatcher.run_attempt(&call, info, &event.session_variables, timeout);
+    let renewal = async {
+        loop {
+            tokio::time::sleep(settings.lease / 3).await;
+            match store.renew_lease(event.id, owner, settings.lease).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(error) => tracing::warn!(%error, event_id = %event.id, "cannot renew lease"),
+            }
+        }
+    };
+    let verdict = tokio::select! {
+        verdict = attempt_run => verdict,
+        () = renewal => Err(DispatchError::LeaseLost),
+    };
+    let next = match verdict {
+        Ok(Verdict::Done(Ok(output))) => Finish {
+            status: EventStatus::Completed,
+            response_payload: Some(output),
+            errors: None,
+        },
+        Ok(Verdict::Done(Err(error))) => Finish {
+            status: EventStatus::Error,
+            response_payload: None,
+            errors: Some(json!([error.to_error_json()])),
+        },
+        Ok(Verdict::Retry {
+            reason,
+            retry_after,
+        }) => {
+            let policy = &action.retry;
+            if policy.allows_after(attempt) {
+                let delay = policy.delay_after(attempt, retry_after);
+                let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+                if let Err(error) = store.reschedule(event.id, owner, at).await {
+                    tracing::warn!(%error, event_id = %event.id, "cannot reschedule; the lease will expire");
+                }
+                return;
+            }
+            let failed = DispatchError::Failed {
+                reason,
+                attempts: attempt,
+            };
+            Finish {
+                status: EventStatus::Error,
+                response_payload: None,
+                errors: Some(json!([failed.to_error_json()])),
+            }
+        }
+        Err(DispatchError::LeaseLost) => {
+            tracing::info!(event_id = %event.id, "lease lost; the event's new owner delivers it");
+            return;
+        }
+        Err(error) => {
+            tracing::warn!(%error, event_id = %event.id, "delivery could not be recorded; it will be retried");
+            return;
+        }
+    };
+    finish(dispatcher, event.id, next).await;
+}
+
+async fn finish(dispatcher: &Dispatcher, id: Uuid, finish: Finish) {
+    let store = dispatcher.store();
+    match store.finish_event(id, dispatcher.node_id(), &finish).await {
+        Ok(true) => {
+            if let Err(error) = store.announce_result(id).await {
+                tracing::warn!(%error, event_id = %id, "cannot announce a result");
+            }
+        }
+        Ok(false) => tracing::info!(event_id = %id, "lease lost before the result was stored"),
+        Err(error) => {
+            tracing::warn!(%error, event_id = %id, "cannot store a result; it will be retried")
+        }
+    }
+}

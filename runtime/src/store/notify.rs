@@ -1,0 +1,113 @@
+//! Wake-ups between replicas: a new asynchronous event (workers should claim) and a finished
+//! one (subscriptions should answer). PostgreSQL carries them with `NOTIFY`/`LISTEN`, so every
+//! replica hears every other; SQLite has one server, which wakes itself in-process.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::{Notify, broadcast};
+use uuid::Uuid;
+
+use super::{Backend, Result, Store};
+
+const EVENTS_CHANNEL: &str = "hookwing_events";
+const RESULTS_CHANNEL: &str = "hookwing_results";
+
+/// In-process fan-out of store notifications, fed by this process and (on PostgreSQL) by others.
+#[derive(Debug)]
+pub struct Signals {
+    /// Woken when asynchronous events may be waiting.
+    pub new_events: Notify,
+    /// Ids of events that reached a terminal state.
+    pub results: broadcast::Sender<Uuid>,
+}
+
+impl Default for Signals {
+    fn default() -> Self {
+        Self {
+            new_events: Notify::new(),
+            results: broadcast::channel(1024).0,
+        }
+    }
+}
+
+impl Store {
+    /// Tells every replica an asynchronous event was inserted.
+    pub async fn announce_new_event(&self) -> Result<()> {
+        self.signals.new_events.notify_waiters();
+        self.notify(EVENTS_CHANNEL, "").await
+    }
+
+    /// Tells every replica event `id` is finished.
+    pub async fn announce_result(&self, id: Uuid) -> Result<()> {
+        // A send error only means nobody in this process is subscribed.
+        let _ = self.signals.results.send(id);
+        self.notify(RESULTS_CHANNEL, &id.to_string()).await
+    }
+
+    async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        use diesel_async::RunQueryDsl;
+        if let Backend::Postgres(backend) = &self.backend {
+            let mut conn = backend.connection().await?;
+            diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<diesel::sql_types::Text, _>(channel)
+                .bind::<diesel::sql_types::Text, _>(payload)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// This process's view of the notifications.
+    pub fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    /// On PostgreSQL, relays other replicas' notifications into [`Signals`] until the store
+    /// is dropped, reconnecting after database restarts. A no-op on SQLite.
+    pub fn spawn_listener(&self) {
+        let Backend::Postgres(backend) = &self.backend else {
+            return;
+        };
+        let backend = backend.clone();
+        let signals = std::sync::Arc::downgrade(&self.signals);
+        tokio::spawn(async move {
+            loop {
+                match backend.listener(&[EVENTS_CHANNEL, RESULTS_CHANNEL]).await {
+                    Ok(mut conn) => {
+                        // Anything sent while we were away: look for work at once.
+                        match signals.upgrade() {
+                            Some(signals) => signals.new_events.notify_waiters(),
+                            None => return,
+                        }
+                        let mut stream = std::pin::pin!(conn.notifications_stream());
+                        while let Some(notification) = stream.next().await {
+                            let Some(signals) = signals.upgrade() else {
+                                return;
+                            };
+                            match notification {
+                                Ok(n) if n.channel == RESULTS_CHANNEL => {
+                                    if let Ok(id) = n.payload.parse() {
+                                        let _ = signals.results.send(id);
+                                    }
+                                }
+                                Ok(_) => signals.new_events.notify_waiters(),
+                                Err(error) => {
+                                    tracing::warn!(%error, "lost the notification connection");
+                                    break;
+                                }
+                            }
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot listen for notifications; retrying")
+                    }
+                }
+                if signals.strong_count() == 0 {
+                    return;
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}

@@ -1,0 +1,172 @@
+//! The asynchronous delivery queue, in `action_log` itself: due events are claimed in batches
+//! under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, so replicas never claim the same row;
+//! SQLite serialises writers), renewed while an attempt runs, and handed back on retry or
+//! shutdown. Every transition is guarded by status and lease owner.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::RunQueryDsl;
+use uuid::Uuid;
+
+use super::events::{EventRecord, EventStatus, StoredEvent};
+use super::schema::action_log;
+use super::sql_types::{Id, Time};
+use super::{Backend, Result, Store, on_connection};
+
+const ASYNC: &str = "asynchronous";
+
+fn lease_end(lease: Duration) -> Time {
+    Time::from(Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX))
+}
+
+impl Store {
+    /// Claims up to `limit` due asynchronous events for `owner`: those waiting whose time has
+    /// come, and those whose previous owner's lease ran out (it crashed or stalled).
+    pub async fn claim_due(
+        &self,
+        owner: &str,
+        limit: i64,
+        lease: Duration,
+    ) -> Result<Vec<EventRecord>> {
+        let now = Time::now();
+        let until = lease_end(lease);
+        macro_rules! due {
+            () => {
+                action_log::table
+                    .filter(action_log::kind.eq(ASYNC))
+                    .filter(
+                        action_log::status
+                            .eq(EventStatus::Created.as_str())
+                            .and(action_log::next_attempt_at.le(now))
+                            .or(action_log::status
+                                .eq(EventStatus::Processing.as_str())
+                                .and(action_log::lease_expires_at.lt(now))),
+                    )
+                    .select(action_log::id)
+                    .order(action_log::next_attempt_at.asc())
+                    .limit(limit)
+            };
+        }
+        let claim = (
+            action_log::status.eq(EventStatus::Processing.as_str()),
+            action_log::locked_by.eq(owner),
+            action_log::lease_expires_at.eq(until),
+        );
+        // Pick the due rows (locking them against other replicas on PostgreSQL), then take
+        // them, in one transaction.
+        macro_rules! take {
+            ($conn:expr, $ids:expr) => {{
+                use diesel_async::AsyncConnection;
+                $conn
+                    .transaction::<_, diesel::result::Error, _>(async |conn| {
+                        let ids: Vec<Id> = $ids.load(conn).await?;
+                        if ids.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        diesel::update(action_log::table.filter(action_log::id.eq_any(ids)))
+                            .set(claim)
+                            .returning(StoredEvent::as_returning())
+                            .get_results(conn)
+                            .await
+                    })
+                    .await?
+            }};
+        }
+        let rows: Vec<StoredEvent> = match &self.backend {
+            Backend::Postgres(backend) => {
+                let mut conn = backend.connection().await?;
+                take!(conn, due!().for_update().skip_locked())
+            }
+            Backend::Sqlite(backend) => {
+                let mut conn = backend.connection().await?;
+                take!(conn, due!())
+            }
+        };
+        Ok(rows.into_iter().map(EventRecord::from).collect())
+    }
+
+    /// Extends `owner`'s lease on an event it is delivering; `false` if the lease was lost.
+    pub async fn renew_lease(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool> {
+        let until = lease_end(lease);
+        let updated = on_connection!(self, |conn| {
+            diesel::update(action_log::table)
+                .filter(action_log::id.eq(Id(id)))
+                .filter(action_log::status.eq(EventStatus::Processing.as_str()))
+                .filter(action_log::locked_by.eq(owner))
+                .set(action_log::lease_expires_at.eq(until))
+                .execute(conn)
+                .await?
+        });
+        Ok(updated == 1)
+    }
+
+    /// Hands an event back to the queue, due at `at` (a retry after a failed attempt).
+    pub async fn reschedule(&self, id: Uuid, owner: &str, at: DateTime<Utc>) -> Result<bool> {
+        let updated = on_connection!(self, |conn| {
+            diesel::update(action_log::table)
+                .filter(action_log::id.eq(Id(id)))
+                .filter(action_log::status.eq(EventStatus::Processing.as_str()))
+                .filter(action_log::locked_by.eq(owner))
+                .set((
+                    action_log::status.eq(EventStatus::Created.as_str()),
+                    action_log::locked_by.eq(None::<String>),
+                    action_log::lease_expires_at.eq(None::<Time>),
+                    action_log::next_attempt_at.eq(Time::from(at)),
+                ))
+                .execute(conn)
+                .await?
+        });
+        Ok(updated == 1)
+    }
+
+    /// Hands every event `owner` holds back to the queue, due now: a graceful shutdown, so
+    /// another replica (or the next start) need not wait for the leases to run out.
+    pub async fn release_leases(&self, owner: &str) -> Result<usize> {
+        let now = Time::now();
+        Ok(on_connection!(self, |conn| {
+            diesel::update(action_log::table)
+                .filter(action_log::kind.eq(ASYNC))
+                .filter(action_log::status.eq(EventStatus::Processing.as_str()))
+                .filter(action_log::locked_by.eq(owner))
+                .set((
+                    action_log::status.eq(EventStatus::Created.as_str()),
+                    action_log::locked_by.eq(None::<String>),
+                    action_log::lease_expires_at.eq(None::<Time>),
+                    action_log::next_attempt_at.eq(now),
+                ))
+                .execute(conn)
+                .await?
+        }))
+    }
+
+    /// When the next waiting event falls due (or the next lease runs out), to sleep until then.
+    pub async fn next_due_at(&self) -> Result<Option<DateTime<Utc>>> {
+        let waiting: Option<Option<Time>> = on_connection!(self, |conn| {
+            action_log::table
+                .filter(action_log::kind.eq(ASYNC))
+                .filter(action_log::status.eq(EventStatus::Created.as_str()))
+                .select(action_log::next_attempt_at)
+                .order(action_log::next_attempt_at.asc())
+                .first(conn)
+                .await
+                .optional()?
+        });
+        let leased: Option<Option<Time>> = on_connection!(self, |conn| {
+            action_log::table
+                .filter(action_log::kind.eq(ASYNC))
+                .filter(action_log::status.eq(EventStatus::Processing.as_str()))
+                .select(action_log::lease_expires_at)
+                .order(action_log::lease_expires_at.asc())
+                .first(conn)
+                .await
+                .optional()?
+        });
+        Ok([waiting.flatten(), leased.flatten()]
+            .into_iter()
+            .flatten()
+            .map(|t| t.0)
+            .min())
+    }
+}

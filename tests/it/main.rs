@@ -10,5 +10,7 @@ mod bad_input;
 mod conformance;
 mod hostile;
 mod metadata_api;
+mod operations;
+mod replicas;
 mod wasm_handlers;
 mod webhook_contract;

@@ -125,6 +125,9 @@ pub struct DeliveryConfig {
     pub poll_interval_ms: u64,
     /// On shutdown, seconds running deliveries get to finish before they are handed back.
     pub shutdown_grace_secs: u64,
+    /// Finished events (and their attempts) older than this many seconds are deleted
+    /// automatically; 0 keeps them forever.
+    pub retention_secs: u64,
 }
 
 /// Logging settings.

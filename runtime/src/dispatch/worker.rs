@@ -32,6 +32,8 @@ pub struct WorkerSettings {
     pub poll_interval: Duration,
     /// On stop, how long running deliveries may finish before they are abandoned.
     pub shutdown_grace: Duration,
+    /// Finished events older than this are deleted; `None` keeps them.
+    pub retention: Option<Duration>,
 }
 
 /// The current catalog; the worker reads it per event, so metadata changes apply at once.
@@ -41,14 +43,22 @@ pub type CatalogSource = Arc<dyn Fn() -> Arc<Catalog> + Send + Sync>;
 pub struct Worker {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
+    retention: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Worker {
     /// Starts the engine on the current tokio runtime.
     pub fn spawn(dispatcher: Dispatcher, catalog: CatalogSource, settings: WorkerSettings) -> Self {
         let (stop, stopped) = watch::channel(false);
+        let retention = settings
+            .retention
+            .map(|keep| tokio::spawn(purge(dispatcher.store().clone(), keep, stopped.clone())));
         let task = tokio::spawn(run(dispatcher, catalog, settings, stopped));
-        Self { stop, task }
+        Self {
+            stop,
+            task,
+            retention,
+        }
     }
 
     /// Stops claiming, lets running deliveries finish within the grace period, and hands
@@ -56,6 +66,30 @@ impl Worker {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
+        if let Some(retention) = self.retention {
+            let _ = retention.await;
+        }
+    }
+}
+
+/// Deletes finished events older than `keep`, every tenth of it (between 1 s and 10 min).
+async fn purge(store: crate::store::Store, keep: Duration, mut stopped: watch::Receiver<bool>) {
+    let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(600));
+    while !*stopped.borrow() {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stopped.changed() => return,
+        }
+        let before = Utc::now() - chrono::Duration::from_std(keep).unwrap_or_default();
+        let filter = crate::store::EventFilter {
+            created_before: Some(before),
+            ..Default::default()
+        };
+        match store.delete_finished(&filter).await {
+            Ok(0) => {}
+            Ok(deleted) => tracing::info!(deleted, "retention: deleted finished events"),
+            Err(error) => tracing::warn!(%error, "retention: cannot delete finished events"),
+        }
     }
 }
 
@@ -215,8 +249,10 @@ async fn deliver(
             retry_after,
         }) => {
             let policy = &action.retry;
-            if policy.allows_after(attempt) {
-                let delay = policy.delay_after(attempt, retry_after);
+            // A redelivered event gets the whole budget again: count from the requeue.
+            let in_budget = attempt.saturating_sub(u32::try_from(event.retry_base).unwrap_or(0));
+            if policy.allows_after(in_budget) {
+                let delay = policy.delay_after(in_budget, retry_after);
                 let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
                 if let Err(error) = store.reschedule(event.id, owner, at).await {
                     tracing::warn!(%error, event_id = %event.id, "cannot reschedule; the lease will expire");

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod body;
+pub mod events_api;
 pub mod state;
 
 use std::net::TcpListener;
@@ -48,6 +49,12 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<Running, Sta
             .route("/v1/handlers/{name}", web::put().to(wasm_api::upload))
             .route("/v1/handlers/{name}", web::get().to(wasm_api::get))
             .route("/v1/handlers/{name}", web::delete().to(wasm_api::delete))
+            .route("/v1/events", web::get().to(events_api::list))
+            .route("/v1/events", web::delete().to(events_api::clear))
+            .route(
+                "/v1/events/{id}/redeliver",
+                web::post().to(events_api::redeliver),
+            )
             .route("/healthz", web::get().to(healthz))
     })
     .listen(listener)

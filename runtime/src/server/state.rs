@@ -312,5 +312,7 @@ pub fn worker_settings(config: &Config) -> WorkerSettings {
         lease: std::time::Duration::from_secs(delivery.lease_secs),
         poll_interval: std::time::Duration::from_millis(delivery.poll_interval_ms),
         shutdown_grace: std::time::Duration::from_secs(delivery.shutdown_grace_secs),
+        retention: (delivery.retention_secs > 0)
+            .then(|| std::time::Duration::from_secs(delivery.retention_secs)),
     }
 }

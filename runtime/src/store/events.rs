@@ -146,6 +146,8 @@ pub struct EventRecord {
     pub attempts: i32,
     pub locked_by: Option<String>,
     pub request_query: Option<String>,
+    /// Attempts made before an operator last requeued the event; retry budgets count from here.
+    pub retry_base: i32,
 }
 
 #[derive(Insertable)]
@@ -183,6 +185,7 @@ pub(super) struct StoredEvent {
     attempts: i32,
     locked_by: Option<String>,
     request_query: Option<String>,
+    retry_base: i32,
 }
 
 #[derive(Insertable)]
@@ -246,6 +249,7 @@ impl From<StoredEvent> for EventRecord {
             attempts: row.attempts,
             locked_by: row.locked_by,
             request_query: row.request_query,
+            retry_base: row.retry_base,
         }
     }
 }

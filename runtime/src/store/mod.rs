@@ -6,6 +6,7 @@
 
 mod events;
 mod handlers;
+mod maintenance;
 mod metadata;
 mod notify;
 mod postgres;
@@ -16,6 +17,7 @@ mod sqlite;
 
 pub use events::{AttemptOutcome, AttemptRecord, EventRecord, EventStatus, Finish, NewEvent};
 pub use handlers::StoredHandler;
+pub use maintenance::{EventFilter, Requeued};
 pub use metadata::StoredMetadata;
 pub use notify::Signals;
 

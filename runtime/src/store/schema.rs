@@ -35,6 +35,7 @@ diesel::table! {
         locked_by -> Nullable<Text>,
         lease_expires_at -> Nullable<TimeType>,
         request_query -> Nullable<Text>,
+        retry_base -> Integer,
     }
 }
 

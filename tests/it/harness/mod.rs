@@ -256,7 +256,13 @@ impl TestServer {
 
     /// `GET`/`DELETE` on the handlers API as admin; returns status and body.
     pub async fn handlers_api(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
-        let url = format!("{}/v1/handlers{path}", self.url);
+        self.admin_request(method, &format!("/v1/handlers{path}"))
+            .await
+    }
+
+    /// A body-less request to an admin API path, as admin; returns status and body.
+    pub async fn admin_request(&self, method: reqwest::Method, path: &str) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
         let response = self
             .with_admin(self.client.request(method, url))
             .send()
@@ -265,7 +271,7 @@ impl TestServer {
         let status = response.status().as_u16();
         (
             status,
-            response.json().await.expect("handlers response is JSON"),
+            response.json().await.expect("admin API response is JSON"),
         )
     }
 

@@ -1,1 +1,2 @@
+ALTER TABLE action_log DROP COLUMN retry_base;
 ALTER TABLE action_log DROP COLUMN request_query;

@@ -1,0 +1,191 @@
+//! Operating the event store: failed events are visible with every attempt, can be
+//! redelivered with a fresh retry budget, and finished events are cleared by hand or by the
+//! retention setting.
+
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, Reply, TestDb, TestServer, WebhookServer, on_both_backends};
+
+on_both_backends!(
+    failed_events_are_listed_with_attempts_and_can_be_redelivered,
+    finished_events_are_cleared_by_action_or_by_retention,
+);
+
+fn metadata(url: &str) -> Value {
+    json!({"type": "bulk", "args": [
+        {"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
+            {"name": "accessToken", "type": "String!"}, {"name": "userId", "type": "Int!"}]}]}},
+        {"type": "create_action", "args": {"name": "asyncLogin", "definition": {
+            "kind": "asynchronous", "arguments": [{"name": "username", "type": "String!"}],
+            "output_type": "UserInfo", "handler": format!("{url}/login"),
+            "retry": {"max_attempts": 1}}}},
+        {"type": "create_action", "args": {"name": "syncLogin", "definition": {
+            "arguments": [{"name": "username", "type": "String!"}],
+            "output_type": "UserInfo", "handler": format!("{url}/login")}}}
+    ]})
+}
+
+async fn settle(server: &TestServer, status: &str, count: usize) -> Value {
+    for _ in 0..200 {
+        let (_, listed) = server
+            .admin_request(
+                Method::GET,
+                &format!("/v1/events?action=asyncLogin&status={status}"),
+            )
+            .await;
+        if listed["events"]
+            .as_array()
+            .is_some_and(|e| e.len() == count)
+        {
+            return listed;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never reached {count} {status} events");
+}
+
+async fn failed_events_are_listed_with_attempts_and_can_be_redelivered(backend: Backend) {
+    let webhook = WebhookServer::start(|_, earlier| match earlier {
+        0 => Reply::json(
+            400,
+            json!({"message": "not yet", "extensions": {"code": "later"}}),
+        ),
+        _ => Reply::json(200, json!({"accessToken": "second time", "userId": 2})),
+    })
+    .await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start_with(&db, |c| c.admin_secret = Some("s3cret".into())).await;
+    server.metadata_ok(metadata(&webhook.url)).await;
+    let (_, created) = server
+        .graphql_raw(
+            json!({"query": "mutation { asyncLogin(username: \"ada\") }"}),
+            &[],
+        )
+        .await;
+    let id = created["data"]["asyncLogin"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+
+    let dead = settle(&server, "error", 1).await;
+    let event = &dead["events"][0];
+    assert_eq!(event["id"], id.as_str());
+    assert_eq!(event["errors"][0]["extensions"]["code"], "later");
+    assert_eq!(event["attempt_log"][0]["outcome"], "rejected");
+    assert_eq!(event["attempt_log"][0]["status_code"], 400);
+
+    let (status, body) = server
+        .admin_request(Method::POST, &format!("/v1/events/{id}/redeliver"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let done = settle(&server, "completed", 1).await;
+    let event = &done["events"][0];
+    assert_eq!(
+        event["response_payload"],
+        json!({"accessToken": "second time", "userId": 2})
+    );
+    let outcomes: Vec<&Value> = event["attempt_log"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| &a["outcome"])
+        .collect();
+    assert_eq!(
+        outcomes,
+        [&json!("rejected"), &json!("success")],
+        "history is kept, the budget is fresh"
+    );
+
+    // Only finished asynchronous events are redelivered.
+    let (status, _) = server
+        .admin_request(
+            Method::POST,
+            "/v1/events/0193a1b2-0000-7000-8000-000000000000/redeliver",
+        )
+        .await;
+    assert_eq!(status, 404);
+    server
+        .graphql(
+            "mutation { syncLogin(username: \"bob\") { userId } }",
+            json!({}),
+        )
+        .await;
+    let sync_id = db.events("syncLogin").await[0].id;
+    let (status, body) = server
+        .admin_request(Method::POST, &format!("/v1/events/{sync_id}/redeliver"))
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("not-supported"))
+    );
+
+    // Operators only.
+    let anonymous = server
+        .client
+        .get(format!("{}/v1/events", server.url))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(anonymous.status().as_u16(), 401);
+    server.stop().await;
+}
+
+async fn finished_events_are_cleared_by_action_or_by_retention(backend: Backend) {
+    let webhook =
+        WebhookServer::start(|_, _| Reply::json(200, json!({"accessToken": "t", "userId": 1})))
+            .await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    server.metadata_ok(metadata(&webhook.url)).await;
+    for _ in 0..3 {
+        server
+            .graphql("mutation { asyncLogin(username: \"ada\") }", json!({}))
+            .await;
+    }
+    server
+        .graphql(
+            "mutation { syncLogin(username: \"bob\") { userId } }",
+            json!({}),
+        )
+        .await;
+    settle(&server, "completed", 3).await;
+
+    let (_, kept) = server
+        .admin_request(
+            Method::DELETE,
+            "/v1/events?action=asyncLogin&older_than_secs=3600",
+        )
+        .await;
+    assert_eq!(kept, json!({"deleted": 0}), "nothing is an hour old");
+    let (_, cleared) = server
+        .admin_request(Method::DELETE, "/v1/events?action=asyncLogin")
+        .await;
+    assert_eq!(cleared, json!({"deleted": 3}));
+    assert!(db.events("asyncLogin").await.is_empty());
+    assert_eq!(
+        db.events("syncLogin").await.len(),
+        1,
+        "other actions are untouched"
+    );
+    let (status, _) = server
+        .admin_request(Method::DELETE, "/v1/events?status=nonsense")
+        .await;
+    assert_eq!(status, 400);
+    server.stop().await;
+
+    let server = TestServer::start_with(&db, |c| c.delivery.retention_secs = 1).await;
+    server
+        .graphql("mutation { asyncLogin(username: \"ada\") }", json!({}))
+        .await;
+    for _ in 0..100 {
+        if db.events("asyncLogin").await.is_empty() && db.events("syncLogin").await.is_empty() {
+            server.stop().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("retention did not delete finished events");
+}

@@ -1,0 +1,99 @@
+//! Several replicas on one PostgreSQL database share the asynchronous queue: events spread
+//! across them, and no event is delivered twice while its lease is alive.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hookwing::config::Environment;
+use hookwing::store::EventStatus;
+use serde_json::json;
+
+use crate::harness::{Backend, Reply, TestDb, TestServer, WebhookServer};
+
+const EVENTS: usize = 2000;
+const PER_REQUEST: usize = 100;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_deliver_every_event_exactly_once() {
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let webhook =
+        WebhookServer::start(|_, _| Reply::json(200, json!({"accessToken": "t", "userId": 1})))
+            .await;
+    let db = TestDb::new(backend).await;
+    // Each replica calls the webhook under its own path, so the test can tell who delivered.
+    let replica = |name: &'static str| {
+        let base = format!("{}/{name}", webhook.url);
+        move |config: &mut hookwing::Config| {
+            config.node_id = Some(format!("replica-{name}"));
+            config.environment = Environment::default().with("WEBHOOK_BASE", base);
+        }
+    };
+    let first = TestServer::start_with(&db, replica("a")).await;
+    first
+        .metadata_ok(json!({"type": "bulk", "args": [
+            {"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
+                {"name": "accessToken", "type": "String!"}, {"name": "userId", "type": "Int!"}]}]}},
+            {"type": "create_action", "args": {"name": "asyncLogin", "definition": {
+                "kind": "asynchronous", "arguments": [{"name": "username", "type": "String!"}],
+                "output_type": "UserInfo", "handler": "{{WEBHOOK_BASE}}/login"}}}
+        ]}))
+        .await;
+    let second = TestServer::start_with(&db, replica("b")).await;
+
+    // Half the calls go to each replica, a hundred mutations per request.
+    for batch in 0..EVENTS / PER_REQUEST {
+        let fields: String = (0..PER_REQUEST)
+            .map(|i| format!("e{i}: asyncLogin(username: \"user-{batch}-{i}\") "))
+            .collect();
+        let server = if batch % 2 == 0 { &first } else { &second };
+        let response = server
+            .graphql(&format!("mutation {{ {fields}}}"), json!({}))
+            .await;
+        assert!(response["errors"].is_null(), "{response}");
+    }
+
+    let store = db.store().await;
+    let mut finished = 0;
+    for _ in 0..600 {
+        finished = store
+            .events_of_action("asyncLogin", i64::try_from(EVENTS).expect("small"))
+            .await
+            .expect("events")
+            .iter()
+            .filter(|e| e.status == EventStatus::Completed)
+            .count();
+        if finished == EVENTS {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(finished, EVENTS, "every event completed");
+
+    let mut deliveries: HashMap<String, usize> = HashMap::new();
+    let mut by_replica: HashMap<String, usize> = HashMap::new();
+    for request in webhook.requests() {
+        let id = request.body["event"]["id"]
+            .as_str()
+            .expect("event id")
+            .to_owned();
+        *deliveries.entry(id).or_default() += 1;
+        let replica = request
+            .path
+            .split('/')
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned();
+        *by_replica.entry(replica).or_default() += 1;
+    }
+    assert_eq!(deliveries.len(), EVENTS, "every event reached the handler");
+    let twice: Vec<_> = deliveries.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "delivered more than once: {twice:?}");
+    assert!(
+        by_replica.get("a").is_some_and(|n| *n > 0) && by_replica.get("b").is_some_and(|n| *n > 0),
+        "both replicas delivered: {by_replica:?}"
+    );
+    first.stop().await;
+    second.stop().await;
+}

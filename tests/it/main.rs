@@ -8,6 +8,7 @@ mod async_actions;
 mod auth;
 mod bad_input;
 mod conformance;
+mod faults;
 mod hostile;
 mod metadata_api;
 mod operations;

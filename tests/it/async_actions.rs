@@ -9,7 +9,9 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::harness::{Backend, Reply, TestDb, TestServer, WebhookServer, on_both_backends};
+use crate::harness::{
+    Backend, Reply, TestDb, TestServer, WebhookServer, async_login, on_both_backends,
+};
 use hookwing::store::{AttemptOutcome, EventStatus};
 
 on_both_backends!(
@@ -20,14 +22,7 @@ on_both_backends!(
 );
 
 fn async_metadata(handler: &str, retry: Value) -> Value {
-    json!({"type": "bulk", "args": [
-        {"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
-            {"name": "accessToken", "type": "String!"}, {"name": "userId", "type": "Int!"}]}]}},
-        {"type": "create_action", "args": {"name": "asyncLogin", "definition": {
-            "kind": "asynchronous",
-            "arguments": [{"name": "username", "type": "String!"}],
-            "output_type": "UserInfo", "handler": handler, "timeout": 5, "retry": retry}}}
-    ]})
+    async_login(handler, json!({"timeout": 5, "retry": retry}))
 }
 
 const CALL: &str = "mutation { asyncLogin(username: \"ada\") }";

@@ -11,7 +11,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 
 use crate::conformance::webhook_reply;
-use crate::harness::{Backend, Reply, TestDb, TestServer, WebhookServer, on_both_backends};
+use crate::harness::{Backend, TestDb, TestServer, WebhookServer, on_both_backends};
 
 on_both_backends!(
     jwt_sessions_reach_both_handler_kinds_and_roles_see_only_their_actions,
@@ -398,9 +398,7 @@ async fn unauthorized_role_sees_only_what_it_is_granted() {
 async fn webhooks_are_signed_per_standard_webhooks(backend: Backend) {
     let global = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     let per_action = "a-plain-per-action-signing-secret";
-    let webhook =
-        WebhookServer::start(|_, _| Reply::json(200, json!({"accessToken": "t", "userId": 1})))
-            .await;
+    let webhook = WebhookServer::login_ok().await;
     let db = TestDb::new(backend).await;
     let server = TestServer::start_with(&db, |config| {
         config.webhook_signing_secret = Some(global.into());

@@ -12,13 +12,12 @@ on_both_backends!(
 );
 
 async fn bad_graphql_requests_are_refused_before_anything_is_stored(backend: Backend) {
-    let webhook =
-        WebhookServer::start(|_, _| Reply::json(200, json!({"accessToken": "t", "userId": 1})))
-            .await;
+    let webhook = WebhookServer::login_ok().await;
     let db = TestDb::new(backend).await;
     let server = TestServer::start_with(&db, |config| {
         config.limits.max_body_bytes = 4096;
         config.limits.max_query_depth = 3;
+        config.limits.max_query_complexity = 6;
     })
     .await;
     server.metadata_ok(login_types()).await;
@@ -26,7 +25,14 @@ async fn bad_graphql_requests_are_refused_before_anything_is_stored(backend: Bac
         .metadata_ok(login_action(&format!("{}/login", webhook.url), json!({})))
         .await;
 
+    let wide: String = (0..4)
+        .map(|i| {
+            format!("a{i}: userLogin(username: \"a\", password: \"p\") {{ userId accessToken }} ")
+        })
+        .collect();
+    let too_complex = format!("mutation {{ {wide}}}");
     let graphql_cases = [
+        (too_complex.as_str(), "validation-failed"),
         (
             "mutation { userLogin(username: \"a\" password: ",
             "parse-failed",

@@ -14,7 +14,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::harness::{
-    Backend, Reply, TestDb, TestServer, WebhookServer, http_client, on_both_backends,
+    Backend, Reply, TestDb, TestServer, WebhookServer, async_login, http_client, on_both_backends,
 };
 
 on_both_backends!(killed_server_loses_nothing_and_duplicates_only_what_was_in_flight);
@@ -22,14 +22,11 @@ on_both_backends!(killed_server_loses_nothing_and_duplicates_only_what_was_in_fl
 const EVENTS: usize = 12;
 
 fn async_action(url: &str) -> Value {
-    json!({"type": "bulk", "args": [
-        {"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
-            {"name": "accessToken", "type": "String!"}, {"name": "userId", "type": "Int!"}]}]}},
-        {"type": "create_action", "args": {"name": "asyncLogin", "definition": {
-            "kind": "asynchronous", "arguments": [{"name": "username", "type": "String!"}],
-            "output_type": "UserInfo", "handler": format!("{url}/login"), "timeout": 30,
-            "retry": {"max_attempts": 3, "initial_interval_ms": 100}}}}
-    ]})
+    let retry = json!({"max_attempts": 3, "initial_interval_ms": 100});
+    async_login(
+        &format!("{url}/login"),
+        json!({"timeout": 30, "retry": retry}),
+    )
 }
 
 /// The `hookwing` binary, running as a child process.
@@ -215,9 +212,7 @@ async fn server_recovers_from_a_database_restart_without_restarting() {
     let Some(backend) = Backend::postgres().await else {
         return;
     };
-    let webhook =
-        WebhookServer::start(|_, _| Reply::json(200, json!({"accessToken": "t", "userId": 1})))
-            .await;
+    let webhook = WebhookServer::login_ok().await;
     let db = TestDb::new(backend).await;
     let proxy = FlakyProxy::start("127.0.0.1:5432").await;
     let via_proxy = db

@@ -204,9 +204,7 @@ async fn stale_resource_version_is_a_conflict(backend: Backend) {
 }
 
 async fn metadata_survives_a_restart_and_dropping_an_action_clears_its_events(backend: Backend) {
-    let webhook =
-        WebhookServer::start(|_, _| Reply::json(200, json!({"accessToken": "t", "userId": 1})))
-            .await;
+    let webhook = WebhookServer::login_ok().await;
     let db = TestDb::new(backend).await;
     let server = TestServer::start(&db).await;
     server.metadata_ok(login_types()).await;

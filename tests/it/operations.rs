@@ -134,9 +134,7 @@ async fn failed_events_are_listed_with_attempts_and_can_be_redelivered(backend: 
 }
 
 async fn finished_events_are_cleared_by_action_or_by_retention(backend: Backend) {
-    let webhook =
-        WebhookServer::start(|_, _| Reply::json(200, json!({"accessToken": "t", "userId": 1})))
-            .await;
+    let webhook = WebhookServer::login_ok().await;
     let db = TestDb::new(backend).await;
     let server = TestServer::start(&db).await;
     server.metadata_ok(metadata(&webhook.url)).await;

@@ -8,7 +8,7 @@ use hookwing::config::Environment;
 use hookwing::store::EventStatus;
 use serde_json::json;
 
-use crate::harness::{Backend, Reply, TestDb, TestServer, WebhookServer};
+use crate::harness::{Backend, TestDb, TestServer, WebhookServer, async_login};
 
 const EVENTS: usize = 2000;
 const PER_REQUEST: usize = 100;
@@ -18,9 +18,7 @@ async fn two_replicas_deliver_every_event_exactly_once() {
     let Some(backend) = Backend::postgres().await else {
         return;
     };
-    let webhook =
-        WebhookServer::start(|_, _| Reply::json(200, json!({"accessToken": "t", "userId": 1})))
-            .await;
+    let webhook = WebhookServer::login_ok().await;
     let db = TestDb::new(backend).await;
     // Each replica calls the webhook under its own path, so the test can tell who delivered.
     let replica = |name: &'static str| {
@@ -32,13 +30,7 @@ async fn two_replicas_deliver_every_event_exactly_once() {
     };
     let first = TestServer::start_with(&db, replica("a")).await;
     first
-        .metadata_ok(json!({"type": "bulk", "args": [
-            {"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
-                {"name": "accessToken", "type": "String!"}, {"name": "userId", "type": "Int!"}]}]}},
-            {"type": "create_action", "args": {"name": "asyncLogin", "definition": {
-                "kind": "asynchronous", "arguments": [{"name": "username", "type": "String!"}],
-                "output_type": "UserInfo", "handler": "{{WEBHOOK_BASE}}/login"}}}
-        ]}))
+        .metadata_ok(async_login("{{WEBHOOK_BASE}}/login", json!({})))
         .await;
     let second = TestServer::start_with(&db, replica("b")).await;
 

@@ -329,6 +329,24 @@ pub fn login_action(handler: &str, extra: Value) -> Value {
     json!({"type": "create_action", "args": {"name": "userLogin", "definition": definition}})
 }
 
+/// The custom types plus an asynchronous `asyncLogin(username): UserInfo` handled by
+/// `handler`, with extra definition keys (`retry`, `timeout`, …).
+pub fn async_login(handler: &str, extra: Value) -> Value {
+    let mut definition = json!({
+        "kind": "asynchronous",
+        "arguments": [{"name": "username", "type": "String!"}],
+        "output_type": "UserInfo",
+        "handler": handler
+    });
+    if let (Some(definition), Value::Object(extra)) = (definition.as_object_mut(), extra) {
+        definition.extend(extra);
+    }
+    json!({"type": "bulk", "args": [
+        login_types(),
+        {"type": "create_action", "args": {"name": "asyncLogin", "definition": definition}}
+    ]})
+}
+
 pub const LOGIN_MUTATION: &str =
     "mutation { userLogin(username: \"ada\", password: \"pw\") { accessToken userId } }";
 

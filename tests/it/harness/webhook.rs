@@ -69,6 +69,12 @@ impl WebhookServer {
         Self::start_on(0, script).await
     }
 
+    /// A webhook that answers every call with a fixed `UserInfo`.
+    pub async fn login_ok() -> Self {
+        Self::start(|_, _| Reply::json(200, serde_json::json!({"accessToken": "t", "userId": 1})))
+            .await
+    }
+
     /// Like [`WebhookServer::start`], on a given port (0 for any).
     pub async fn start_on(
         port: u16,

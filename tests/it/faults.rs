@@ -127,13 +127,15 @@ async fn killed_server_loses_nothing_and_duplicates_only_what_was_in_flight(back
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    doomed.kill();
+    // Whatever the killed process had sent is in by now (its replies were to take seconds).
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let in_flight: Vec<String> = webhook
         .requests()
         .iter()
         .map(|r| r.body["event"]["id"].as_str().expect("id").to_owned())
         .collect();
     assert!(!in_flight.is_empty(), "deliveries had started");
-    doomed.kill();
     slow.store(false, Ordering::SeqCst);
 
     let successor = ServerProcess::start(&db.url, cache.path()).await;
@@ -160,7 +162,12 @@ async fn killed_server_loses_nothing_and_duplicates_only_what_was_in_flight(back
     for event in &events {
         let id = event.id.to_string();
         let expected = if in_flight.contains(&id) { 2 } else { 1 };
-        assert_eq!(deliveries.get(&id).copied(), Some(expected), "event {id}");
+        assert_eq!(
+            deliveries.get(&id).copied(),
+            Some(expected),
+            "event {id}: {} in flight at the kill, deliveries {deliveries:?}",
+            in_flight.len()
+        );
     }
     drop(successor);
 }
@@ -230,7 +237,14 @@ async fn server_recovers_from_a_database_restart_without_restarting() {
 
     let call = "mutation { asyncLogin(username: \"ada\") }";
     server.graphql(call, json!({})).await;
-    proxy.outage(Duration::from_secs(3)).await;
+    let readyz = || server.client.get(format!("{}/readyz", server.url)).send();
+    let outage = proxy.outage(Duration::from_secs(3));
+    let during = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        readyz().await.expect("readyz").status().as_u16()
+    };
+    let ((), status) = tokio::join!(outage, during);
+    assert_eq!(status, 503, "not ready while the database is unreachable");
 
     // Back up: calls succeed again once the pool has reconnected, and work still flows.
     let mut accepted = 1;

@@ -11,6 +11,7 @@ mod conformance;
 mod faults;
 mod hostile;
 mod metadata_api;
+mod metrics;
 mod operations;
 mod replicas;
 mod wasm_handlers;

@@ -22,6 +22,7 @@ use crate::handler::wasm::WasmHost;
 use crate::handler::{ActionName, Delivery, EventInfo, HandlerRef, HandlerRequest, Reply};
 use crate::metadata::Catalog;
 use crate::metadata::validate::ResolvedAction;
+use crate::server::metrics::Metrics;
 use crate::store::{self, AttemptOutcome, AttemptRecord, EventStatus, Finish, NewEvent, Store};
 
 /// Extra lease time beyond the action's timeout before another node may consider a
@@ -104,6 +105,7 @@ pub struct Dispatcher {
     node_id: String,
     webhook: Webhook,
     wasm: Arc<WasmHost>,
+    metrics: Metrics,
 }
 
 impl Dispatcher {
@@ -118,13 +120,47 @@ impl Dispatcher {
     }
 
     /// A dispatcher recording into `store` as lease owner `node_id`.
-    pub fn new(store: Store, node_id: String, webhook: Webhook, wasm: Arc<WasmHost>) -> Self {
+    pub fn new(
+        store: Store,
+        node_id: String,
+        webhook: Webhook,
+        wasm: Arc<WasmHost>,
+        metrics: Metrics,
+    ) -> Self {
         Self {
             store,
             node_id,
             webhook,
             wasm,
+            metrics,
         }
+    }
+
+    /// Counts a call's final outcome.
+    pub(crate) fn count_outcome(
+        &self,
+        action: &ResolvedAction,
+        result: &Result<Value, DispatchError>,
+    ) {
+        let outcome = match result {
+            Ok(_) => "success",
+            Err(DispatchError::Rejected { .. }) => "rejected",
+            Err(DispatchError::InvalidOutput { .. }) => "invalid_output",
+            Err(DispatchError::Failed { .. }) => "failed",
+            Err(DispatchError::LeaseLost | DispatchError::Store(_)) => "aborted",
+        };
+        self.metrics
+            .invocations
+            .with_label_values(&[&action.action.name, action.handler.kind(), outcome])
+            .inc();
+    }
+
+    /// Runs a store operation, timing it.
+    async fn timed<T>(&self, operation: &str, work: impl Future<Output = T>) -> T {
+        let started = Instant::now();
+        let result = work.await;
+        self.metrics.store_operation(operation, started.elapsed());
+        result
     }
 
     /// Accepts an asynchronous action: the event is stored, workers (on any replica) are woken,
@@ -143,7 +179,8 @@ impl Dispatcher {
             lease_expires_at: None,
             request_query: Some(call.request_query.to_owned()),
         };
-        self.store.insert_event(&event).await?;
+        self.timed("insert_event", self.store.insert_event(&event))
+            .await?;
         if let Err(error) = self.store.announce_new_event().await {
             // Workers also poll, so the event is delivered regardless; only later.
             tracing::warn!(%error, "cannot notify workers of a new event");
@@ -172,9 +209,11 @@ impl Dispatcher {
             lease_expires_at: Some(created_at + timeout + LEASE_GRACE),
             request_query: Some(call.request_query.to_owned()),
         };
-        self.store.insert_event(&event).await?;
+        self.timed("insert_event", self.store.insert_event(&event))
+            .await?;
 
         let result = self.attempts(&call, &event, started + timeout).await;
+        self.count_outcome(call.action, &result);
         let finish = match &result {
             Ok(output) => Finish {
                 status: EventStatus::Completed,
@@ -189,8 +228,10 @@ impl Dispatcher {
             },
         };
         if !self
-            .store
-            .finish_event(event.id, &self.node_id, &finish)
+            .timed(
+                "finish_event",
+                self.store.finish_event(event.id, &self.node_id, &finish),
+            )
             .await?
         {
             return Err(DispatchError::LeaseLost);
@@ -249,6 +290,7 @@ impl Dispatcher {
         timeout: Duration,
     ) -> Result<Verdict, DispatchError> {
         let started_at = Utc::now();
+        let clock = Instant::now();
         let delivery = if timeout.is_zero() {
             Delivery {
                 reply: Reply::Failed {
@@ -262,6 +304,15 @@ impl Dispatcher {
             self.deliver(call, session_variables, event, timeout).await
         };
         let verdict = judge(call, delivery.reply);
+        let outcome = verdict.describe().0.as_str();
+        self.metrics
+            .attempts
+            .with_label_values(&[
+                &call.action.action.name,
+                call.action.handler.kind(),
+                outcome,
+            ])
+            .observe(clock.elapsed().as_secs_f64());
         self.record(
             event.id,
             event.attempt,
@@ -326,7 +377,13 @@ impl Dispatcher {
             detail,
             logs: Value::Array(logs),
         };
-        if self.store.record_attempt(&self.node_id, &record).await? {
+        if self
+            .timed(
+                "record_attempt",
+                self.store.record_attempt(&self.node_id, &record),
+            )
+            .await?
+        {
             Ok(())
         } else {
             Err(DispatchError::LeaseLost)

@@ -233,6 +233,9 @@ async fn deliver(
         verdict = attempt_run => verdict,
         () = renewal => Err(DispatchError::LeaseLost),
     };
+    if let Ok(Verdict::Done(result)) = &verdict {
+        dispatcher.count_outcome(action, result);
+    }
     let next = match verdict {
         Ok(Verdict::Done(Ok(output))) => Finish {
             status: EventStatus::Completed,
@@ -259,14 +262,15 @@ async fn deliver(
                 }
                 return;
             }
-            let failed = DispatchError::Failed {
+            let failed = Err(DispatchError::Failed {
                 reason,
                 attempts: attempt,
-            };
+            });
+            dispatcher.count_outcome(action, &failed);
             Finish {
                 status: EventStatus::Error,
                 response_payload: None,
-                errors: Some(json!([failed.to_error_json()])),
+                errors: failed.err().map(|error| json!([error.to_error_json()])),
             }
         }
         Err(DispatchError::LeaseLost) => {

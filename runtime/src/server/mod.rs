@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod body;
 pub mod events_api;
+pub mod metrics;
 pub mod state;
 
 use std::net::TcpListener;
@@ -56,6 +57,8 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<Running, Sta
                 web::post().to(events_api::redeliver),
             )
             .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(metrics::readyz))
+            .route("/metrics", web::get().to(metrics::render))
     })
     .listen(listener)
     .map_err(|e| StartError::Listen(e.to_string()))?

@@ -19,6 +19,7 @@ use crate::handler::wasm::{EngineSettings, KnownHandlers, WasmError, WasmHost, W
 use crate::metadata::ops::{self, SideEffect};
 use crate::metadata::validate::ResolvedAction;
 use crate::metadata::{Catalog, Metadata, MetadataError, directory, validate};
+use crate::server::metrics::Metrics;
 use crate::store::{self, Store, StoreOptions};
 
 /// What is being served right now.
@@ -99,6 +100,7 @@ pub struct AppState {
     pub store: Store,
     /// Decides who each request is.
     pub auth: Authenticator,
+    pub metrics: Metrics,
     /// Uploaded WebAssembly handlers.
     pub wasm: Arc<WasmHost>,
     dispatcher: Dispatcher,
@@ -138,8 +140,22 @@ impl AppState {
             config.limits.max_response_bytes,
             signing_key,
         )?;
-        let wasm = Arc::new(WasmHost::start(store.clone(), wasm_settings(&config)).await?);
-        let dispatcher = Dispatcher::new(store.clone(), node_id, webhook, wasm.clone());
+        let metrics = Metrics::new();
+        let wasm = Arc::new(
+            WasmHost::start(
+                store.clone(),
+                wasm_settings(&config),
+                metrics.wasm_instantiation.clone(),
+            )
+            .await?,
+        );
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            node_id,
+            webhook,
+            wasm.clone(),
+            metrics.clone(),
+        );
 
         let stored = store.load_metadata().await?;
         let (mut metadata, mut version) = match stored {
@@ -175,6 +191,7 @@ impl AppState {
             config,
             store,
             auth,
+            metrics,
             wasm,
             dispatcher,
             live,

@@ -170,3 +170,23 @@ impl Store {
             .min())
     }
 }
+
+impl Store {
+    /// Asynchronous events waiting and being delivered, for the queue-depth metric.
+    pub async fn queue_depth(&self) -> Result<(i64, i64)> {
+        let count = |status: EventStatus| async move {
+            Ok::<i64, super::Error>(on_connection!(self, |conn| {
+                action_log::table
+                    .filter(action_log::kind.eq(ASYNC))
+                    .filter(action_log::status.eq(status.as_str()))
+                    .count()
+                    .get_result(conn)
+                    .await?
+            }))
+        };
+        Ok((
+            count(EventStatus::Created).await?,
+            count(EventStatus::Processing).await?,
+        ))
+    }
+}

@@ -159,11 +159,16 @@ pub struct WasmHost {
     registry: Registry,
     store: store::Store,
     settings: WasmSettings,
+    instantiation: prometheus::Histogram,
 }
 
 impl WasmHost {
     /// Builds the engine and loads every stored handler's active version.
-    pub async fn start(store: store::Store, settings: WasmSettings) -> Result<Self, WasmError> {
+    pub async fn start(
+        store: store::Store,
+        settings: WasmSettings,
+        instantiation: prometheus::Histogram,
+    ) -> Result<Self, WasmError> {
         let engine = engine::build(&settings.engine)?;
         engine::start_epoch_ticker(&engine);
         let linker = Arc::new(linker(&engine)?);
@@ -173,6 +178,7 @@ impl WasmHost {
             registry: Registry::default(),
             store,
             settings,
+            instantiation,
         };
         host.reload().await?;
         Ok(host)
@@ -404,7 +410,9 @@ impl WasmHost {
 
         let wit_request = to_wit(request);
         let outcome = tokio::time::timeout(timeout, async {
+            let started = Instant::now();
             let instance = loaded.pre.instantiate_async(&mut store).await?;
+            self.instantiation.observe(started.elapsed().as_secs_f64());
             instance
                 .hookwing_action_handler()
                 .call_handle(&mut store, &wit_request)

@@ -1,0 +1,152 @@
+//! Prometheus metrics, on `GET /metrics`: what was invoked and how it ended, how long attempts,
+//! wasm instantiation and store operations take, and how deep the asynchronous queue is. Each
+//! server has its own registry, so several can run in one process (as the tests do).
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
+
+use super::AppState;
+
+/// Latency buckets from 100 µs to 30 s: in-process wasm calls sit at the bottom, webhooks and
+/// timeouts at the top.
+const BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0,
+];
+
+/// The server's metrics.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Calls by action, handler kind and final outcome.
+    pub invocations: IntCounterVec,
+    /// Delivery attempts by action, handler kind and outcome.
+    pub attempts: HistogramVec,
+    /// Time to instantiate a wasm handler for one call.
+    pub wasm_instantiation: Histogram,
+    /// Store operations by name.
+    pub store: HistogramVec,
+    queue_depth: IntGaugeVec,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn histogram(name: &str, help: &str) -> HistogramOpts {
+    HistogramOpts::new(name, help).buckets(BUCKETS.to_vec())
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let invocations = IntCounterVec::new(
+            Opts::new(
+                "hookwing_action_invocations_total",
+                "Action calls by final outcome",
+            ),
+            &["action", "handler", "outcome"],
+        )
+        .expect("valid metric");
+        let attempts = HistogramVec::new(
+            histogram(
+                "hookwing_attempt_duration_seconds",
+                "Delivery attempt latency",
+            ),
+            &["action", "handler", "outcome"],
+        )
+        .expect("valid metric");
+        let wasm_instantiation = Histogram::with_opts(histogram(
+            "hookwing_wasm_instantiation_seconds",
+            "Time to instantiate a wasm handler for one call",
+        ))
+        .expect("valid metric");
+        let store = HistogramVec::new(
+            histogram(
+                "hookwing_store_operation_seconds",
+                "Event store operation latency",
+            ),
+            &["operation"],
+        )
+        .expect("valid metric");
+        let queue_depth = IntGaugeVec::new(
+            Opts::new(
+                "hookwing_queue_depth",
+                "Asynchronous events waiting or being delivered",
+            ),
+            &["status"],
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(attempts.clone()),
+            Box::new(wasm_instantiation.clone()),
+            Box::new(store.clone()),
+            Box::new(queue_depth.clone()),
+            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        Self {
+            registry,
+            invocations,
+            attempts,
+            wasm_instantiation,
+            store,
+            queue_depth,
+        }
+    }
+
+    /// Records one store operation's latency.
+    pub fn store_operation(&self, operation: &str, took: Duration) {
+        self.store
+            .with_label_values(&[operation])
+            .observe(took.as_secs_f64());
+    }
+}
+
+/// `GET /metrics`, in the Prometheus text format.
+pub async fn render(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.queue_depth().await {
+        Ok((waiting, delivering)) => {
+            state
+                .metrics
+                .queue_depth
+                .with_label_values(&["created"])
+                .set(waiting);
+            state
+                .metrics
+                .queue_depth
+                .with_label_values(&["processing"])
+                .set(delivering);
+        }
+        Err(error) => tracing::warn!(%error, "cannot read the queue depth"),
+    }
+    let mut text = Vec::new();
+    if let Err(error) = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut text) {
+        tracing::error!(%error, "cannot encode metrics");
+        return HttpResponse::InternalServerError().finish();
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(text)
+}
+
+/// `GET /readyz`: 200 when the database answers, 503 otherwise — for load balancers, which
+/// should stop sending traffic while the store is unreachable.
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
+        Err(error) => HttpResponse::ServiceUnavailable()
+            .json(serde_json::json!({"status": "unavailable", "reason": error.to_string()})),
+    }
+}

@@ -1,0 +1,121 @@
+//! `/metrics` and `/readyz`: what operators scrape.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::harness::{
+    Backend, LOGIN_MUTATION, Reply, TestDb, TestServer, WebhookServer, async_login, login_action,
+    login_types, on_both_backends,
+};
+
+on_both_backends!(metrics_count_calls_attempts_and_the_queue);
+
+async fn scrape(server: &TestServer) -> String {
+    let response = server
+        .client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(response.status().as_u16(), 200);
+    response.text().await.expect("text")
+}
+
+fn value_of(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+}
+
+async fn metrics_count_calls_attempts_and_the_queue(backend: Backend) {
+    let webhook = WebhookServer::start(|request, _| {
+        if request.body["input"]["password"] == "pw" {
+            Reply::json(200, json!({"accessToken": "t", "userId": 1}))
+        } else {
+            Reply::json(400, json!({"message": "no"}))
+        }
+    })
+    .await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action(&format!("{}/login", webhook.url), json!({})))
+        .await;
+    server.upload_guest("login", "user-login", json!({})).await;
+    server
+        .metadata_ok(async_login("wasm://login", json!({})))
+        .await;
+
+    server.graphql(LOGIN_MUTATION, json!({})).await;
+    server.graphql(LOGIN_MUTATION, json!({})).await;
+    server
+        .graphql(
+            "mutation { userLogin(username: \"a\", password: \"bad\") { userId } }",
+            json!({}),
+        )
+        .await;
+
+    let ready = server
+        .client
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+
+    let text = scrape(&server).await;
+    let calls = |outcome: &str| {
+        value_of(
+            &text,
+            &format!(
+                "hookwing_action_invocations_total{{action=\"userLogin\",handler=\"http\",outcome=\"{outcome}\"}}"
+            ),
+        )
+    };
+    assert_eq!(calls("success"), Some(2.0), "{text}");
+    assert_eq!(calls("rejected"), Some(1.0));
+    assert_eq!(
+        value_of(
+            &text,
+            "hookwing_attempt_duration_seconds_count{action=\"userLogin\",handler=\"http\",outcome=\"success\"}"
+        ),
+        Some(2.0)
+    );
+    assert!(
+        value_of(
+            &text,
+            "hookwing_store_operation_seconds_count{operation=\"insert_event\"}"
+        )
+        .is_some_and(|n| n >= 3.0)
+    );
+    assert!(text.contains("hookwing_queue_depth{status=\"created\"}"));
+    assert!(text.contains("process_resident_memory_bytes"));
+
+    // An asynchronous wasm call: counted once delivered, with its instantiation timed.
+    let accepted = server
+        .graphql("mutation { asyncLogin(username: \"ada\") }", json!({}))
+        .await;
+    assert!(accepted["errors"].is_null(), "{accepted}");
+    for _ in 0..100 {
+        let text = scrape(&server).await;
+        let series = "hookwing_action_invocations_total{action=\"asyncLogin\",handler=\"wasm\",outcome=\"rejected\"}";
+        if value_of(&text, series) == Some(1.0) {
+            assert!(
+                value_of(&text, "hookwing_wasm_instantiation_seconds_count")
+                    .is_some_and(|n| n >= 1.0)
+            );
+            server.stop().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let text = scrape(&server).await;
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("asyncLogin")).collect();
+    panic!(
+        "the asynchronous call was never counted: {lines:?} {:?}",
+        db.events("asyncLogin").await
+    );
+}

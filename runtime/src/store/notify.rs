@@ -16,7 +16,8 @@ const RESULTS_CHANNEL: &str = "hookwing_results";
 /// In-process fan-out of store notifications, fed by this process and (on PostgreSQL) by others.
 #[derive(Debug)]
 pub struct Signals {
-    /// Woken when asynchronous events may be waiting.
+    /// Woken when asynchronous events may be waiting. `notify_one` keeps a permit when the
+    /// worker is busy claiming, so a wake-up between its query and its wait is not lost.
     pub new_events: Notify,
     /// Ids of events that reached a terminal state.
     pub results: broadcast::Sender<Uuid>,
@@ -34,7 +35,7 @@ impl Default for Signals {
 impl Store {
     /// Tells every replica an asynchronous event was inserted.
     pub async fn announce_new_event(&self) -> Result<()> {
-        self.signals.new_events.notify_waiters();
+        self.signals.new_events.notify_one();
         self.notify(EVENTS_CHANNEL, "").await
     }
 
@@ -77,7 +78,7 @@ impl Store {
                     Ok(mut conn) => {
                         // Anything sent while we were away: look for work at once.
                         match signals.upgrade() {
-                            Some(signals) => signals.new_events.notify_waiters(),
+                            Some(signals) => signals.new_events.notify_one(),
                             None => return,
                         }
                         let mut stream = std::pin::pin!(conn.notifications_stream());
@@ -91,7 +92,7 @@ impl Store {
                                         let _ = signals.results.send(id);
                                     }
                                 }
-                                Ok(_) => signals.new_events.notify_waiters(),
+                                Ok(_) => signals.new_events.notify_one(),
                                 Err(error) => {
                                     tracing::warn!(%error, "lost the notification connection");
                                     break;

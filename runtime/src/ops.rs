@@ -26,7 +26,7 @@ async fn open(config: &Config) -> Result<Store, store::Error> {
 }
 
 /// Validates the directory and stores it; returns the new resource version. Running servers
-/// pick it up when they restart.
+/// pick it up within seconds (they poll the stored version).
 pub async fn apply_metadata_dir(config: &Config, dir: &Path) -> Result<i64, OpsError> {
     let metadata = directory::load(dir)?;
     let store = open(config).await?;

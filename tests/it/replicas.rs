@@ -89,3 +89,43 @@ async fn two_replicas_deliver_every_event_exactly_once() {
     first.stop().await;
     second.stop().await;
 }
+
+/// A handler uploaded and an action created on one replica are served by the other without a
+/// restart (announced over LISTEN/NOTIFY, polled in any case).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_and_handler_changes_reach_the_other_replicas() {
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let db = TestDb::new(backend).await;
+    let first = TestServer::start(&db).await;
+    let second = TestServer::start(&db).await;
+    first.upload_guest("login", "user-login", json!({})).await;
+    first.metadata_ok(crate::harness::login_types()).await;
+    first
+        .metadata_ok(crate::harness::login_action("wasm://login", json!({})))
+        .await;
+
+    let query = "mutation { userLogin(username: \"ada\", password: \"secret\") { accessToken } }";
+    for _ in 0..100 {
+        let response = second.graphql(query, json!({})).await;
+        if response["data"]["userLogin"]["accessToken"] == "token-for-ada" {
+            // And a change back is picked up too.
+            first
+                .metadata_ok(json!({"type": "drop_action", "args": {"name": "userLogin"}}))
+                .await;
+            for _ in 0..100 {
+                let gone = second.graphql(query, json!({})).await;
+                if gone["errors"][0]["extensions"]["code"] == "validation-failed" {
+                    first.stop().await;
+                    second.stop().await;
+                    return;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("the dropped action is still served by the other replica");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the other replica never served the new action");
+}

@@ -33,6 +33,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<Running, Sta
              Set HOOKWING_ADMIN_SECRET before exposing this server."
         );
     }
+    spawn_refresher(&state);
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         App::new()
@@ -70,6 +71,29 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<Running, Sta
         "hookwing is serving /v1/graphql"
     );
     Ok(Running { server, state })
+}
+
+/// How often a replica checks for metadata and handler changes made elsewhere when no
+/// notification arrives (always, on SQLite: `hookwing metadata apply` beside a running server).
+const REFRESH_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Keeps this replica's schema and handlers in step with the database until the server's
+/// state is dropped.
+fn spawn_refresher(state: &web::Data<AppState>) {
+    let weak = std::sync::Arc::downgrade(&state.clone().into_inner());
+    let signals = state.store.signals_handle();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                () = signals.metadata.notified() => {}
+                () = tokio::time::sleep(REFRESH_EVERY) => {}
+            }
+            let Some(state) = weak.upgrade() else { return };
+            if let Err(error) = state.refresh().await {
+                tracing::warn!(%error, "cannot pick up metadata changed elsewhere");
+            }
+        }
+    });
 }
 
 async fn healthz() -> HttpResponse {

@@ -221,6 +221,39 @@ impl AppState {
 
     /// Applies one metadata API request: edit, validate the whole result, persist, swap the
     /// schema, then run side effects. Nothing changes unless every step before the swap works.
+    /// Catches up with changes made elsewhere — another replica, or `hookwing metadata apply`:
+    /// uploaded handlers first, then the metadata if its stored version moved. Returns whether
+    /// the schema was swapped.
+    pub async fn refresh(&self) -> Result<bool, CommitError> {
+        let _guard = self.writes.lock().await;
+        if let Err(error) = self.wasm.reload().await {
+            tracing::warn!(%error, "cannot reload wasm handlers");
+        }
+        let live = self.live();
+        if self.store.metadata_version().await? == Some(live.resource_version) {
+            return Ok(false);
+        }
+        let Some(stored) = self.store.load_metadata().await? else {
+            return Ok(false);
+        };
+        let metadata: Metadata = serde_json::from_value(stored.document).map_err(|e| {
+            CommitError::Invalid(MetadataError::new("parse-failed", "$", e.to_string()))
+        })?;
+        let catalog = validate(&metadata, &self.config.environment, &self.wasm.known())?;
+        let next = build_live(
+            &self.config,
+            &self.dispatcher,
+            catalog,
+            stored.resource_version,
+        )?;
+        self.live.store(Arc::new(next));
+        tracing::info!(
+            version = stored.resource_version,
+            "picked up metadata changed elsewhere"
+        );
+        Ok(true)
+    }
+
     pub async fn apply_metadata(&self, request: &ops::Request) -> Result<Value, CommitError> {
         let _guard = self.writes.lock().await;
         let live = self.live();
@@ -243,6 +276,9 @@ impl AppState {
             resource_version: version,
             ..next
         }));
+        if let Err(error) = self.store.announce_metadata_change().await {
+            tracing::warn!(%error, "cannot tell other replicas about the change; they will poll");
+        }
         for effect in applied.effects {
             match effect {
                 SideEffect::ClearData { action } => {

@@ -33,6 +33,18 @@ impl Store {
         }))
     }
 
+    /// The stored version alone: a cheap check for changes made elsewhere.
+    pub async fn metadata_version(&self) -> Result<Option<i64>> {
+        Ok(on_connection!(self, |conn| {
+            metadata::table
+                .find(1)
+                .select(metadata::resource_version)
+                .first(conn)
+                .await
+                .optional()?
+        }))
+    }
+
     /// Stores `document` if the stored version is still `expected` (0 = nothing stored yet) and
     /// returns the new version; [`Error::Conflict`] if somebody else wrote first.
     pub async fn save_metadata(&self, expected: i64, document: &Value) -> Result<i64> {

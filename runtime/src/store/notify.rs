@@ -12,6 +12,7 @@ use super::{Backend, Result, Store};
 
 const EVENTS_CHANNEL: &str = "hookwing_events";
 const RESULTS_CHANNEL: &str = "hookwing_results";
+const METADATA_CHANNEL: &str = "hookwing_metadata";
 
 /// In-process fan-out of store notifications, fed by this process and (on PostgreSQL) by others.
 #[derive(Debug)]
@@ -21,6 +22,8 @@ pub struct Signals {
     pub new_events: Notify,
     /// Ids of events that reached a terminal state.
     pub results: broadcast::Sender<Uuid>,
+    /// Woken when another replica changed the metadata or the uploaded handlers.
+    pub metadata: Notify,
 }
 
 impl Default for Signals {
@@ -28,6 +31,7 @@ impl Default for Signals {
         Self {
             new_events: Notify::new(),
             results: broadcast::channel(1024).0,
+            metadata: Notify::new(),
         }
     }
 }
@@ -46,6 +50,11 @@ impl Store {
         self.notify(RESULTS_CHANNEL, &id.to_string()).await
     }
 
+    /// Tells the other replicas the metadata or the handlers changed.
+    pub async fn announce_metadata_change(&self) -> Result<()> {
+        self.notify(METADATA_CHANNEL, "").await
+    }
+
     async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
         use diesel_async::RunQueryDsl;
         if let Backend::Postgres(backend) = &self.backend {
@@ -57,6 +66,11 @@ impl Store {
                 .await?;
         }
         Ok(())
+    }
+
+    /// The notifications, shared: for tasks that must not keep anything else alive.
+    pub fn signals_handle(&self) -> std::sync::Arc<Signals> {
+        std::sync::Arc::clone(&self.signals)
     }
 
     /// This process's view of the notifications.
@@ -74,7 +88,10 @@ impl Store {
         let signals = std::sync::Arc::downgrade(&self.signals);
         tokio::spawn(async move {
             loop {
-                match backend.listener(&[EVENTS_CHANNEL, RESULTS_CHANNEL]).await {
+                match backend
+                    .listener(&[EVENTS_CHANNEL, RESULTS_CHANNEL, METADATA_CHANNEL])
+                    .await
+                {
                     Ok(mut conn) => {
                         // Anything sent while we were away: look for work at once.
                         match signals.upgrade() {
@@ -91,6 +108,9 @@ impl Store {
                                     if let Ok(id) = n.payload.parse() {
                                         let _ = signals.results.send(id);
                                     }
+                                }
+                                Ok(n) if n.channel == METADATA_CHANNEL => {
+                                    signals.metadata.notify_one();
                                 }
                                 Ok(_) => signals.new_events.notify_one(),
                                 Err(error) => {

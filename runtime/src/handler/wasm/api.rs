@@ -77,6 +77,7 @@ pub async fn upload(
     match state.wasm.upload(&name, bytes.to_vec(), config).await {
         Ok(info) => {
             tracing::info!(handler = %info.name, sha256 = %info.sha256, "wasm handler uploaded");
+            announce(&state).await;
             HttpResponse::Ok().json(info)
         }
         Err(WasmError::Invalid(reason)) => admin::error(
@@ -150,7 +151,10 @@ pub async fn delete(
         );
     }
     match state.wasm.delete(&name).await {
-        Ok(true) => HttpResponse::Ok().json(json!({"deleted": name.as_str()})),
+        Ok(true) => {
+            announce(&state).await;
+            HttpResponse::Ok().json(json!({"deleted": name.as_str()}))
+        }
         Ok(false) => not_found(&name),
         Err(error) => {
             tracing::error!(%error, "handler delete failed");
@@ -160,6 +164,13 @@ pub async fn delete(
                 error.to_string(),
             )
         }
+    }
+}
+
+/// Other replicas reload their handlers on this (and poll in any case).
+async fn announce(state: &AppState) {
+    if let Err(error) = state.store.announce_metadata_change().await {
+        tracing::warn!(%error, "cannot tell other replicas about a handler change");
     }
 }
 

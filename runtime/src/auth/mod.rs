@@ -127,11 +127,6 @@ impl Authenticator {
         })
     }
 
-    /// Without an admin secret every caller is admin: dev mode.
-    pub fn dev_mode(&self) -> bool {
-        self.admin_secret.is_none()
-    }
-
     /// Authenticates one request, as Hasura does:
     /// - dev mode, or a valid admin secret: admin, with session variables from `x-hasura-*`
     ///   headers (so an admin can act as any role);

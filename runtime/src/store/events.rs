@@ -30,7 +30,7 @@ pub enum EventStatus {
 
 impl EventStatus {
     /// The value stored in `action_log.status`.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Self::Created => "created",
             Self::Processing => "processing",
@@ -254,6 +254,19 @@ impl From<StoredEvent> for EventRecord {
     }
 }
 
+/// The `action_log` row of event `id`, only while `owner` holds it in `processing`: the guard
+/// on every write a delivering node makes, so a node that lost its lease matches nothing.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(super) fn held_by<'a>(id: Id, owner: &'a str) -> _ {
+    let processing: &'static str = PROCESSING;
+    action_log::table
+        .filter(action_log::id.eq(id))
+        .filter(action_log::status.eq(processing))
+        .filter(action_log::locked_by.eq(owner))
+}
+
+const PROCESSING: &str = EventStatus::Processing.as_str();
+
 impl Store {
     /// Persists a new event. Nothing is delivered before this returns.
     pub async fn insert_event(&self, event: &NewEvent) -> Result<()> {
@@ -301,10 +314,7 @@ impl Store {
         let recorded = on_connection!(self, |conn| {
             use diesel_async::AsyncConnection;
             conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-                let held = diesel::update(action_log::table)
-                    .filter(action_log::id.eq(Id(record.event_id)))
-                    .filter(action_log::status.eq(EventStatus::Processing.as_str()))
-                    .filter(action_log::locked_by.eq(&owner))
+                let held = diesel::update(held_by(Id(record.event_id), &owner))
                     .set(action_log::attempts.eq(record.attempt))
                     .execute(conn)
                     .await?;
@@ -325,10 +335,7 @@ impl Store {
     /// Returns `false` when the lease was lost.
     pub async fn finish_event(&self, id: Uuid, owner: &str, finish: &Finish) -> Result<bool> {
         let updated = on_connection!(self, |conn| {
-            diesel::update(action_log::table)
-                .filter(action_log::id.eq(Id(id)))
-                .filter(action_log::status.eq(EventStatus::Processing.as_str()))
-                .filter(action_log::locked_by.eq(owner))
+            diesel::update(held_by(Id(id), owner))
                 .set((
                     action_log::status.eq(finish.status.as_str()),
                     action_log::response_payload.eq(finish.response_payload.clone().map(Json)),

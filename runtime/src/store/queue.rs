@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use super::events::{EventRecord, EventStatus, StoredEvent};
+use super::events::{EventRecord, EventStatus, StoredEvent, held_by};
 use super::schema::action_log;
 use super::sql_types::{Id, Time};
 use super::{Backend, Result, Store, on_connection};
@@ -91,10 +91,7 @@ impl Store {
     pub async fn renew_lease(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool> {
         let until = lease_end(lease);
         let updated = on_connection!(self, |conn| {
-            diesel::update(action_log::table)
-                .filter(action_log::id.eq(Id(id)))
-                .filter(action_log::status.eq(EventStatus::Processing.as_str()))
-                .filter(action_log::locked_by.eq(owner))
+            diesel::update(held_by(Id(id), owner))
                 .set(action_log::lease_expires_at.eq(until))
                 .execute(conn)
                 .await?
@@ -105,10 +102,7 @@ impl Store {
     /// Hands an event back to the queue, due at `at` (a retry after a failed attempt).
     pub async fn reschedule(&self, id: Uuid, owner: &str, at: DateTime<Utc>) -> Result<bool> {
         let updated = on_connection!(self, |conn| {
-            diesel::update(action_log::table)
-                .filter(action_log::id.eq(Id(id)))
-                .filter(action_log::status.eq(EventStatus::Processing.as_str()))
-                .filter(action_log::locked_by.eq(owner))
+            diesel::update(held_by(Id(id), owner))
                 .set((
                     action_log::status.eq(EventStatus::Created.as_str()),
                     action_log::locked_by.eq(None::<String>),

@@ -21,7 +21,6 @@ use wasmtime::{Engine, Store, UpdateDeadline};
 
 pub use component::InvalidComponent;
 pub use engine::EngineSettings;
-pub use outbound::OutboundPolicy;
 pub use registry::HandlerConfig;
 
 use self::bindings::{ActionError, Event, HandlerError, Request};

@@ -6,8 +6,8 @@ use super::MetadataError;
 use super::ops::Request;
 use crate::graphql::http::body_error;
 use crate::server::AppState;
+use crate::server::body;
 use crate::server::state::CommitError;
-use crate::server::{admin, body};
 
 /// Handles one metadata request.
 pub async fn handle(
@@ -15,9 +15,6 @@ pub async fn handle(
     request: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    if let Some(denied) = admin::deny_unless_admin(&state, &request) {
-        return denied;
-    }
     let limit = state.config.limits.max_body_bytes;
     let body = match body::read(payload, request.headers(), limit).await {
         Ok(body) => body,

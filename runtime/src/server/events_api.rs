@@ -2,7 +2,7 @@
 //! every attempt), redeliver one, and clear finished ones by action or age.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use chrono::Utc;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -81,14 +81,7 @@ fn store_failure(error: &crate::store::Error) -> HttpResponse {
 }
 
 /// `GET /v1/events?action=&status=&older_than_secs=&limit=` (newest first, 50 by default).
-pub async fn list(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    selection: web::Query<Selection>,
-) -> HttpResponse {
-    if let Some(denied) = admin::deny_unless_admin(&state, &request) {
-        return denied;
-    }
+pub async fn list(state: web::Data<AppState>, selection: web::Query<Selection>) -> HttpResponse {
     let filter = match selection.filter() {
         Ok(filter) => filter,
         Err(reason) => return admin::error(StatusCode::BAD_REQUEST, "invalid-request", reason),
@@ -110,14 +103,7 @@ pub async fn list(
 
 /// `POST /v1/events/{id}/redeliver`: a finished asynchronous event goes back in the queue with
 /// a fresh retry budget; its earlier attempts stay on record.
-pub async fn redeliver(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    id: web::Path<Uuid>,
-) -> HttpResponse {
-    if let Some(denied) = admin::deny_unless_admin(&state, &request) {
-        return denied;
-    }
+pub async fn redeliver(state: web::Data<AppState>, id: web::Path<Uuid>) -> HttpResponse {
     let id = id.into_inner();
     match state.store.requeue(id).await {
         Ok(Requeued::Yes) => {
@@ -147,14 +133,7 @@ pub async fn redeliver(
 
 /// `DELETE /v1/events?action=&older_than_secs=`: removes finished events and their attempts;
 /// waiting ones are never touched.
-pub async fn clear(
-    state: web::Data<AppState>,
-    request: HttpRequest,
-    selection: web::Query<Selection>,
-) -> HttpResponse {
-    if let Some(denied) = admin::deny_unless_admin(&state, &request) {
-        return denied;
-    }
+pub async fn clear(state: web::Data<AppState>, selection: web::Query<Selection>) -> HttpResponse {
     let filter = match selection.filter() {
         Ok(filter) => filter,
         Err(reason) => return admin::error(StatusCode::BAD_REQUEST, "invalid-request", reason),

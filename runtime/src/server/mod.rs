@@ -8,6 +8,7 @@ pub mod state;
 
 use std::net::TcpListener;
 
+use actix_web::middleware::from_fn;
 use actix_web::{App, HttpResponse, HttpServer, web};
 
 pub use state::{AppState, StartError};
@@ -46,16 +47,26 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<Running, Sta
                     .guard(actix_web::guard::Header("upgrade", "websocket"))
                     .to(graphql::ws::subscriptions),
             )
-            .route("/v1/metadata", web::post().to(metadata::api::handle))
-            .route("/v1/handlers", web::get().to(wasm_api::list))
-            .route("/v1/handlers/{name}", web::put().to(wasm_api::upload))
-            .route("/v1/handlers/{name}", web::get().to(wasm_api::get))
-            .route("/v1/handlers/{name}", web::delete().to(wasm_api::delete))
-            .route("/v1/events", web::get().to(events_api::list))
-            .route("/v1/events", web::delete().to(events_api::clear))
-            .route(
-                "/v1/events/{id}/redeliver",
-                web::post().to(events_api::redeliver),
+            // The admin APIs: one admin check, in front of all of them.
+            .service(
+                web::scope("/v1/metadata")
+                    .wrap(from_fn(admin::require_admin))
+                    .route("", web::post().to(metadata::api::handle)),
+            )
+            .service(
+                web::scope("/v1/handlers")
+                    .wrap(from_fn(admin::require_admin))
+                    .route("", web::get().to(wasm_api::list))
+                    .route("/{name}", web::put().to(wasm_api::upload))
+                    .route("/{name}", web::get().to(wasm_api::get))
+                    .route("/{name}", web::delete().to(wasm_api::delete)),
+            )
+            .service(
+                web::scope("/v1/events")
+                    .wrap(from_fn(admin::require_admin))
+                    .route("", web::get().to(events_api::list))
+                    .route("", web::delete().to(events_api::clear))
+                    .route("/{id}/redeliver", web::post().to(events_api::redeliver)),
             )
             .route("/healthz", web::get().to(healthz))
             .route("/readyz", web::get().to(metrics::readyz))

@@ -4,6 +4,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../guest-examples/build_support.rs"]
+mod guest_build;
+
 fn main() {
     let manifest_dir = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
     let root = manifest_dir
@@ -16,49 +19,12 @@ fn main() {
         println!("cargo:rerun-if-changed=../{watched}");
     }
 
-    let guests = guest_crates(&root.join("guest-examples"));
-    let target_dir = out_dir.join("guest-target");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut build = Command::new(cargo);
-    build
-        .current_dir(&root)
-        .args([
-            "build",
-            "--profile",
-            "guest",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&target_dir);
-    for guest in &guests {
-        build.args(["-p", guest]);
-    }
-    // The outer build's settings are for the host, not for the guests.
-    for var in [
-        "CARGO_TARGET_DIR",
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-    ] {
-        build.env_remove(var);
-    }
-    let status = build
-        .status()
-        .expect("run cargo to build the guest examples");
-    assert!(
-        status.success(),
-        "building guest-examples for wasm32-wasip2 failed (is the target installed? \
-         `rustup target add wasm32-wasip2`)"
-    );
+    let guests = guest_build::guest_crates(&root.join("guest-examples"));
+    let built = guest_build::build(&root, &out_dir.join("guest-target"), &guests);
 
     let mut source = String::from("/// Every guest example: (crate name, component path).\n");
     source.push_str("pub const ALL: &[(&str, &str)] = &[\n");
-    for guest in &guests {
-        let file = target_dir
-            .join("wasm32-wasip2/guest")
-            .join(format!("{}.wasm", guest.replace('-', "_")));
-        assert!(file.exists(), "{} was not built", file.display());
+    for (guest, file) in &built {
         source.push_str(&format!(
             "    ({guest:?}, {:?}),\n",
             file.display().to_string()
@@ -108,15 +74,4 @@ fn build_python_guest(root: &Path, out_dir: &Path) -> Option<String> {
             None
         }
     }
-}
-
-fn guest_crates(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .expect("guest-examples/ exists")
-        .filter_map(Result::ok)
-        .filter(|entry| entry.path().join("Cargo.toml").exists())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }

@@ -299,3 +299,38 @@ async fn graceful_shutdown_hands_events_back_and_the_next_server_delivers_them(b
     assert_eq!(result["output"]["accessToken"], "next");
     server.stop().await;
 }
+
+/// A result delivered by one replica reaches a subscriber connected to another one at once:
+/// announced over NOTIFY when it commits, not found later by the subscription's periodic
+/// re-read (every 5 seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_on_another_replica_hear_results_at_once() {
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let webhook = WebhookServer::login_ok().await;
+    let db = TestDb::new(backend).await;
+    let api = TestServer::start_with(&db, |config| config.delivery.enabled = false).await;
+    api.metadata_ok(async_metadata(&format!("{}/login", webhook.url), json!({})))
+        .await;
+    let id = call_async(&api).await;
+
+    let started = std::time::Instant::now();
+    let (payloads, worker) = tokio::join!(subscribe(&api, "graphql-transport-ws", &id), async {
+        // Subscribed (and told "not yet") before any replica can deliver.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        TestServer::start(&db).await
+    });
+    let last = payloads.last().expect("a payload");
+    assert_eq!(
+        last["data"]["asyncLogin"]["output"]["accessToken"], "t",
+        "{payloads:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "the result took {:?}: it was not announced",
+        started.elapsed()
+    );
+    api.stop().await;
+    worker.stop().await;
+}

@@ -129,3 +129,52 @@ async fn metadata_and_handler_changes_reach_the_other_replicas() {
     }
     panic!("the other replica never served the new action");
 }
+
+/// An API-only replica (`delivery.enabled = false`) accepts asynchronous events but never
+/// delivers them; a delivering replica on the same database does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_only_replicas_accept_events_and_leave_delivery_to_others() {
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let webhook = WebhookServer::login_ok().await;
+    let db = TestDb::new(backend).await;
+    let api = TestServer::start_with(&db, |config| config.delivery.enabled = false).await;
+    api.metadata_ok(async_login(&format!("{}/login", webhook.url), json!({})))
+        .await;
+    let accepted = api
+        .graphql("mutation { asyncLogin(username: \"ada\") }", json!({}))
+        .await;
+    let id: uuid::Uuid = accepted["data"]["asyncLogin"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("an action id: {accepted}"));
+
+    let store = db.store().await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let waiting = store.event(id).await.expect("read").expect("stored");
+    assert_eq!(
+        waiting.status,
+        EventStatus::Created,
+        "nobody delivered it yet"
+    );
+    assert!(webhook.requests().is_empty());
+
+    let worker = TestServer::start(&db).await;
+    let mut status = waiting.status;
+    for _ in 0..100 {
+        status = store.event(id).await.expect("read").expect("stored").status;
+        if status == EventStatus::Completed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        status,
+        EventStatus::Completed,
+        "the delivering replica took it"
+    );
+    assert_eq!(webhook.requests().len(), 1);
+    api.stop().await;
+    worker.stop().await;
+}

@@ -114,6 +114,9 @@ pub struct WasmConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryConfig {
+    /// Whether this replica delivers asynchronous events at all. Off makes an API-only node:
+    /// it accepts events (and runs synchronous actions) and leaves delivery to the others.
+    pub enabled: bool,
     /// Deliveries running at once on this replica.
     pub concurrency: usize,
     /// Most events claimed per query.

@@ -9,7 +9,7 @@ pub mod worker;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -23,7 +23,9 @@ use crate::handler::{ActionName, Delivery, EventInfo, HandlerRef, HandlerRequest
 use crate::metadata::Catalog;
 use crate::metadata::validate::ResolvedAction;
 use crate::server::metrics::Metrics;
-use crate::store::{self, AttemptOutcome, AttemptRecord, EventStatus, Finish, NewEvent, Store};
+use crate::store::{
+    self, AfterAttempt, AttemptOutcome, AttemptRecord, EventStatus, Finish, NewEvent, Store,
+};
 
 /// Extra lease time beyond the action's timeout before another node may consider a
 /// synchronous event abandoned.
@@ -181,10 +183,6 @@ impl Dispatcher {
         };
         self.timed("insert_event", self.store.insert_event(&event))
             .await?;
-        if let Err(error) = self.store.announce_new_event().await {
-            // Workers also poll, so the event is delivered regardless; only later.
-            tracing::warn!(%error, "cannot notify workers of a new event");
-        }
         Ok(event.id)
     }
 
@@ -214,31 +212,11 @@ impl Dispatcher {
 
         let result = self.attempts(&call, &event, started + timeout).await;
         self.count_outcome(call.action, &result);
-        let finish = match &result {
-            Ok(output) => Finish {
-                status: EventStatus::Completed,
-                response_payload: Some(output.clone()),
-                errors: None,
-            },
-            Err(DispatchError::LeaseLost) => return Err(DispatchError::LeaseLost),
-            Err(error) => Finish {
-                status: EventStatus::Error,
-                response_payload: None,
-                errors: Some(json!([error.to_error_json()])),
-            },
-        };
-        if !self
-            .timed(
-                "finish_event",
-                self.store.finish_event(event.id, &self.node_id, &finish),
-            )
-            .await?
-        {
-            return Err(DispatchError::LeaseLost);
-        }
         result
     }
 
+    /// Runs attempts until one is final or the budget is spent; the last attempt's record
+    /// and the event's result are stored in one commit.
     async fn attempts(
         &self,
         call: &Invocation<'_>,
@@ -254,11 +232,11 @@ impl Dispatcher {
                 attempt,
                 created_at: event.created_at,
             };
-            let verdict = self
+            let (verdict, record) = self
                 .run_attempt(call, info, &event.session_variables, remaining)
-                .await?;
-            match verdict {
-                Verdict::Done(result) => return result,
+                .await;
+            let result = match verdict {
+                Verdict::Done(result) => result,
                 Verdict::Retry {
                     reason,
                     retry_after,
@@ -266,29 +244,34 @@ impl Dispatcher {
                     let delay = policy.delay_after(attempt, retry_after);
                     let exhausted =
                         !policy.allows_after(attempt) || Instant::now() + delay >= deadline;
-                    if exhausted {
-                        return Err(DispatchError::Failed {
-                            reason,
-                            attempts: attempt,
-                        });
+                    if !exhausted {
+                        self.record(&record, AfterAttempt::Retry).await?;
+                        tokio::time::sleep(delay).await;
+                        attempt += 1;
+                        continue;
                     }
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
+                    Err(DispatchError::Failed {
+                        reason,
+                        attempts: attempt,
+                    })
                 }
-            }
+            };
+            self.record(&record, AfterAttempt::Finish(Finish::of(&result)))
+                .await?;
+            return result;
         }
     }
 
     /// One attempt, the same for synchronous calls and the asynchronous worker: deliver to the
-    /// handler within `timeout`, judge the reply, record the attempt (only while this node
-    /// still holds the event).
+    /// handler within `timeout` and judge the reply. The caller stores the returned record
+    /// together with what it decides the event's next state is ([`Self::record`]).
     async fn run_attempt(
         &self,
         call: &Invocation<'_>,
         event: EventInfo,
         session_variables: &Value,
         timeout: Duration,
-    ) -> Result<Verdict, DispatchError> {
+    ) -> (Verdict, AttemptRecord) {
         let started_at = Utc::now();
         let clock = Instant::now();
         let delivery = if timeout.is_zero() {
@@ -313,16 +296,18 @@ impl Dispatcher {
                 outcome,
             ])
             .observe(clock.elapsed().as_secs_f64());
-        self.record(
-            event.id,
-            event.attempt,
+        let (outcome, detail) = verdict.describe();
+        let record = AttemptRecord {
+            event_id: event.id,
+            attempt: i32::try_from(event.attempt).unwrap_or(i32::MAX),
             started_at,
-            &verdict,
-            &delivery.status_code,
-            delivery.logs,
-        )
-        .await?;
-        Ok(verdict)
+            finished_at: Utc::now(),
+            outcome,
+            status_code: delivery.status_code.map(i32::from),
+            detail,
+            logs: Value::Array(delivery.logs),
+        };
+        (verdict, record)
     }
 
     async fn deliver(
@@ -357,30 +342,17 @@ impl Dispatcher {
         }
     }
 
+    /// Stores an attempt and the event's next state in one commit, while this node still
+    /// holds the event; [`DispatchError::LeaseLost`] otherwise.
     async fn record(
         &self,
-        event_id: Uuid,
-        attempt: u32,
-        started_at: DateTime<Utc>,
-        verdict: &Verdict,
-        status_code: &Option<u16>,
-        logs: Vec<Value>,
+        record: &AttemptRecord,
+        then: AfterAttempt,
     ) -> Result<(), DispatchError> {
-        let (outcome, detail) = verdict.describe();
-        let record = AttemptRecord {
-            event_id,
-            attempt: i32::try_from(attempt).unwrap_or(i32::MAX),
-            started_at,
-            finished_at: Utc::now(),
-            outcome,
-            status_code: status_code.map(i32::from),
-            detail,
-            logs: Value::Array(logs),
-        };
         if self
             .timed(
                 "record_attempt",
-                self.store.record_attempt(&self.node_id, &record),
+                self.store.record_attempt(&self.node_id, record, then),
             )
             .await?
         {
@@ -460,4 +432,22 @@ fn request_headers_json(headers: &ClientHeaders) -> Value {
             })
             .collect(),
     )
+}
+
+impl Finish {
+    /// The terminal state a call's result leaves its event in.
+    pub fn of(result: &Result<Value, DispatchError>) -> Self {
+        match result {
+            Ok(output) => Self {
+                status: EventStatus::Completed,
+                response_payload: Some(output.clone()),
+                errors: None,
+            },
+            Err(error) => Self {
+                status: EventStatus::Error,
+                response_payload: None,
+                errors: Some(json!([error.to_error_json()])),
+            },
+        }
+    }
 }

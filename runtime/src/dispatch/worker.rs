@@ -17,7 +17,7 @@ use super::{DispatchError, Dispatcher, Invocation, Verdict};
 use crate::auth::{ClientHeaders, Session};
 use crate::handler::EventInfo;
 use crate::metadata::Catalog;
-use crate::store::{EventRecord, EventStatus, Finish};
+use crate::store::{AfterAttempt, AttemptRecord, EventRecord, EventStatus, Finish};
 
 /// Engine sizing and timing.
 #[derive(Debug, Clone)]
@@ -105,8 +105,12 @@ async fn run(
     let mut failures = 0_u32;
     while !*stopped.borrow() {
         while running.try_join_next().is_some() {}
-        let free = slots.available_permits().min(settings.batch_size.max(1));
-        if free == 0 {
+        let batch = settings.batch_size.clamp(1, settings.concurrency.max(1));
+        let free = slots.available_permits().min(batch);
+        // Under load, claim in batches: a claim is a transaction (and a disk flush), so
+        // claiming the one event each finished delivery makes room for would cost one per
+        // event. Wait until half a batch fits, unless nothing is running.
+        if free == 0 || (free < batch.div_ceil(2) && !running.is_empty()) {
             tokio::select! {
                 _ = running.join_next() => {}
                 _ = stopped.changed() => {}
@@ -229,60 +233,58 @@ async fn deliver(
             }
         }
     };
-    let verdict = tokio::select! {
-        verdict = attempt_run => verdict,
-        () = renewal => Err(DispatchError::LeaseLost),
+    let (verdict, record) = tokio::select! {
+        attempted = attempt_run => attempted,
+        () = renewal => {
+            tracing::info!(event_id = %event.id, "lease lost; the event's new owner delivers it");
+            return;
+        }
     };
-    if let Ok(Verdict::Done(result)) = &verdict {
-        dispatcher.count_outcome(action, result);
-    }
-    let next = match verdict {
-        Ok(Verdict::Done(Ok(output))) => Finish {
-            status: EventStatus::Completed,
-            response_payload: Some(output),
-            errors: None,
-        },
-        Ok(Verdict::Done(Err(error))) => Finish {
-            status: EventStatus::Error,
-            response_payload: None,
-            errors: Some(json!([error.to_error_json()])),
-        },
-        Ok(Verdict::Retry {
+    let result = match verdict {
+        Verdict::Done(result) => Some(result),
+        Verdict::Retry {
             reason,
             retry_after,
-        }) => {
+        } => {
             let policy = &action.retry;
             // A redelivered event gets the whole budget again: count from the requeue.
             let in_budget = attempt.saturating_sub(u32::try_from(event.retry_base).unwrap_or(0));
             if policy.allows_after(in_budget) {
                 let delay = policy.delay_after(in_budget, retry_after);
                 let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                if let Err(error) = store.reschedule(event.id, owner, at).await {
-                    tracing::warn!(%error, event_id = %event.id, "cannot reschedule; the lease will expire");
-                }
+                record_attempt(dispatcher, &record, AfterAttempt::Reschedule(at)).await;
                 return;
             }
-            let failed = Err(DispatchError::Failed {
+            Some(Err(DispatchError::Failed {
                 reason,
                 attempts: attempt,
-            });
-            dispatcher.count_outcome(action, &failed);
-            Finish {
-                status: EventStatus::Error,
-                response_payload: None,
-                errors: failed.err().map(|error| json!([error.to_error_json()])),
-            }
-        }
-        Err(DispatchError::LeaseLost) => {
-            tracing::info!(event_id = %event.id, "lease lost; the event's new owner delivers it");
-            return;
-        }
-        Err(error) => {
-            tracing::warn!(%error, event_id = %event.id, "delivery could not be recorded; it will be retried");
-            return;
+            }))
         }
     };
-    finish(dispatcher, event.id, next).await;
+    if let Some(result) = result {
+        dispatcher.count_outcome(action, &result);
+        record_attempt(
+            dispatcher,
+            &record,
+            AfterAttempt::Finish(Finish::of(&result)),
+        )
+        .await;
+    }
+}
+
+/// Stores an attempt and the event's next state; a failure leaves the event to be claimed
+/// again when its lease runs out.
+async fn record_attempt(dispatcher: &Dispatcher, record: &AttemptRecord, then: AfterAttempt) {
+    let event_id = record.event_id;
+    match dispatcher.record(record, then).await {
+        Ok(()) => {}
+        Err(DispatchError::LeaseLost) => {
+            tracing::info!(%event_id, "lease lost; the event's new owner delivers it");
+        }
+        Err(error) => {
+            tracing::warn!(%error, %event_id, "delivery could not be recorded; it will be retried");
+        }
+    }
 }
 
 async fn finish(dispatcher: &Dispatcher, id: Uuid, finish: Finish) {

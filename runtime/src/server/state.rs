@@ -186,7 +186,10 @@ impl AppState {
         store.spawn_listener();
         let source = Arc::clone(&live);
         let catalog_source: CatalogSource = Arc::new(move || Arc::clone(&source.load().catalog));
-        let worker = Worker::spawn(dispatcher.clone(), catalog_source, worker_settings(&config));
+        let worker = config
+            .delivery
+            .enabled
+            .then(|| Worker::spawn(dispatcher.clone(), catalog_source, worker_settings(&config)));
         Ok(Self {
             config,
             store,
@@ -195,7 +198,7 @@ impl AppState {
             wasm,
             dispatcher,
             live,
-            worker: tokio::sync::Mutex::new(Some(worker)),
+            worker: tokio::sync::Mutex::new(worker),
             writes: tokio::sync::Mutex::new(()),
         })
     }

@@ -10,6 +10,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::commit::{Then, Write};
 use super::schema::{action_attempt, action_log};
 use super::sql_types::{Id, Json, Time};
 use super::{Result, Store, on_connection};
@@ -150,9 +151,10 @@ pub struct EventRecord {
     pub retry_base: i32,
 }
 
+// `None` is NULL, not DEFAULT: rows then insert many at a time on SQLite too.
 #[derive(Insertable)]
-#[diesel(table_name = action_log)]
-struct EventRow {
+#[diesel(table_name = action_log, treat_none_as_default_value = false)]
+pub(super) struct EventRow {
     id: Id,
     action_name: String,
     input_payload: Json,
@@ -189,10 +191,10 @@ pub(super) struct StoredEvent {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = action_attempt)]
-struct AttemptRow {
-    event_id: Id,
-    attempt: i32,
+#[diesel(table_name = action_attempt, treat_none_as_default_value = false)]
+pub(super) struct AttemptRow {
+    pub(super) event_id: Id,
+    pub(super) attempt: i32,
     started_at: Time,
     finished_at: Time,
     duration_ms: i64,
@@ -254,23 +256,57 @@ impl From<StoredEvent> for EventRecord {
     }
 }
 
-/// The `action_log` row of event `id`, only while `owner` holds it in `processing`: the guard
-/// on every write a delivering node makes, so a node that lost its lease matches nothing.
-#[diesel::dsl::auto_type(no_type_alias)]
-pub(super) fn held_by<'a>(id: Id, owner: &'a str) -> _ {
-    let processing: &'static str = PROCESSING;
-    action_log::table
-        .filter(action_log::id.eq(id))
-        .filter(action_log::status.eq(processing))
-        .filter(action_log::locked_by.eq(owner))
+/// The columns a terminal state sets; the lease is released.
+#[derive(AsChangeset)]
+#[diesel(table_name = action_log, treat_none_as_null = true)]
+pub(super) struct Finished {
+    status: &'static str,
+    response_payload: Option<Json>,
+    errors: Option<Json>,
+    response_received_at: Option<Time>,
+    locked_by: Option<String>,
+    lease_expires_at: Option<Time>,
+    next_attempt_at: Option<Time>,
 }
 
-const PROCESSING: &str = EventStatus::Processing.as_str();
+impl Finished {
+    pub(super) fn new(finish: &Finish) -> Self {
+        Self {
+            status: finish.status.as_str(),
+            response_payload: finish.response_payload.clone().map(Json),
+            errors: finish.errors.clone().map(Json),
+            response_received_at: Some(Time::now()),
+            locked_by: None,
+            lease_expires_at: None,
+            next_attempt_at: None,
+        }
+    }
+}
 
-impl Store {
-    /// Persists a new event. Nothing is delivered before this returns.
-    pub async fn insert_event(&self, event: &NewEvent) -> Result<()> {
-        let row = EventRow {
+/// The columns that hand an event back to the queue, due at `next_attempt_at`.
+#[derive(AsChangeset)]
+#[diesel(table_name = action_log, treat_none_as_null = true)]
+pub(super) struct Rescheduled {
+    status: &'static str,
+    locked_by: Option<String>,
+    lease_expires_at: Option<Time>,
+    next_attempt_at: Option<Time>,
+}
+
+impl Rescheduled {
+    pub(super) fn at(due: Time) -> Self {
+        Self {
+            status: EventStatus::Created.as_str(),
+            locked_by: None,
+            lease_expires_at: None,
+            next_attempt_at: Some(due),
+        }
+    }
+}
+
+impl EventRow {
+    fn new(event: &NewEvent) -> Self {
+        Self {
             id: Id(event.id),
             action_name: event.action_name.clone(),
             input_payload: Json(event.input_payload.clone()),
@@ -286,20 +322,13 @@ impl Store {
             next_attempt_at: (event.status == EventStatus::Created)
                 .then(|| Time::from(event.created_at)),
             request_query: event.request_query.clone(),
-        };
-        on_connection!(self, |conn| {
-            diesel::insert_into(action_log::table)
-                .values(&row)
-                .execute(conn)
-                .await?
-        });
-        Ok(())
+        }
     }
+}
 
-    /// Records one attempt and counts it on the event, if `owner` still holds the event.
-    /// Returns `false` when the lease was lost (nothing is written then).
-    pub async fn record_attempt(&self, owner: &str, record: &AttemptRecord) -> Result<bool> {
-        let row = AttemptRow {
+impl AttemptRow {
+    fn new(record: &AttemptRecord) -> Self {
+        Self {
             event_id: Id(record.event_id),
             attempt: record.attempt,
             started_at: Time::from(record.started_at),
@@ -309,42 +338,95 @@ impl Store {
             status_code: record.status_code,
             detail: record.detail.clone(),
             logs: Json(record.logs.clone()),
-        };
-        let owner = owner.to_owned();
-        let recorded = on_connection!(self, |conn| {
-            use diesel_async::AsyncConnection;
-            conn.transaction::<_, diesel::result::Error, _>(async |conn| {
-                let held = diesel::update(held_by(Id(record.event_id), &owner))
-                    .set(action_log::attempts.eq(record.attempt))
-                    .execute(conn)
-                    .await?;
-                if held == 1 {
-                    diesel::insert_into(action_attempt::table)
-                        .values(&row)
-                        .execute(conn)
-                        .await?;
-                }
-                Ok(held == 1)
+        }
+    }
+}
+
+/// What becomes of an event after an attempt is recorded.
+#[derive(Debug, Clone)]
+pub enum AfterAttempt {
+    /// The same node tries again (synchronous retries within the action's timeout).
+    Retry,
+    /// The event reached its terminal state; subscribers everywhere are told.
+    Finish(Finish),
+    /// The event goes back to the queue, due at the given time (asynchronous retries).
+    Reschedule(DateTime<Utc>),
+}
+
+/// The `action_log` row of event `id`, only while `owner` holds it in `processing`: the guard
+/// on every write a delivering node makes, so a node that lost its lease matches nothing.
+#[diesel::dsl::auto_type(no_type_alias)]
+pub(super) fn held_by<'a>(id: Id, owner: &'a str) -> _ {
+    let processing: &'static str = PROCESSING;
+    action_log::table
+        .filter(action_log::id.eq(id))
+        .filter(action_log::status.eq(processing))
+        .filter(action_log::locked_by.eq(owner))
+}
+
+const PROCESSING: &str = EventStatus::Processing.as_str();
+
+impl Store {
+    /// Persists a new event; an asynchronous one wakes the workers of every replica. Nothing
+    /// is delivered before this returns.
+    pub async fn insert_event(&self, event: &NewEvent) -> Result<()> {
+        let announce = event.status == EventStatus::Created;
+        let row = EventRow::new(event);
+        self.committer
+            .commit(Write::Insert {
+                row,
+                announce,
+                // An asynchronous event's id is the reply: it must be on disk first.
+                durable: announce,
             })
-            .await?
-        });
-        Ok(recorded)
+            .await?;
+        if announce {
+            self.signals.new_events.notify_one();
+        }
+        Ok(())
     }
 
-    /// Moves a `processing` event held by `owner` to its terminal state and releases the lease.
-    /// Returns `false` when the lease was lost.
+    /// Records one attempt, counts it on the event and moves the event on as `then` says —
+    /// all in one commit, and only if `owner` still holds the event. Returns `false` when the
+    /// lease was lost (nothing is written then).
+    pub async fn record_attempt(
+        &self,
+        owner: &str,
+        record: &AttemptRecord,
+        then: AfterAttempt,
+    ) -> Result<bool> {
+        let finished = matches!(then, AfterAttempt::Finish(_));
+        let then = match then {
+            AfterAttempt::Retry => Then::Held,
+            AfterAttempt::Finish(finish) => Then::Finished {
+                columns: Finished::new(&finish),
+                announce: true,
+            },
+            AfterAttempt::Reschedule(at) => Then::Rescheduled(Rescheduled::at(Time::from(at))),
+        };
+        let held = self
+            .committer
+            .commit(Write::Attempt {
+                owner: owner.to_owned(),
+                row: AttemptRow::new(record),
+                then,
+            })
+            .await?;
+        if held && finished {
+            // A send error only means nobody in this process is subscribed.
+            let _ = self.signals.results.send(record.event_id);
+        }
+        Ok(held)
+    }
+
+    /// Moves a `processing` event held by `owner` to its terminal state without an attempt
+    /// (its action no longer exists) and releases the lease. Returns `false` when the lease
+    /// was lost.
     pub async fn finish_event(&self, id: Uuid, owner: &str, finish: &Finish) -> Result<bool> {
+        let columns = Finished::new(finish);
         let updated = on_connection!(self, |conn| {
             diesel::update(held_by(Id(id), owner))
-                .set((
-                    action_log::status.eq(finish.status.as_str()),
-                    action_log::response_payload.eq(finish.response_payload.clone().map(Json)),
-                    action_log::errors.eq(finish.errors.clone().map(Json)),
-                    action_log::response_received_at.eq(Some(Time::now())),
-                    action_log::locked_by.eq(None::<String>),
-                    action_log::lease_expires_at.eq(None::<Time>),
-                    action_log::next_attempt_at.eq(None::<Time>),
-                ))
+                .set(&columns)
                 .execute(conn)
                 .await?
         });

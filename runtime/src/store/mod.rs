@@ -4,6 +4,7 @@
 //! replicas, SQLite as the zero-configuration embedded default. Queries are written once, against
 //! one `schema.rs`, and compiled for each backend by [`on_connection!`].
 
+mod commit;
 mod events;
 mod handlers;
 mod maintenance;
@@ -15,7 +16,9 @@ pub mod schema;
 pub mod sql_types;
 mod sqlite;
 
-pub use events::{AttemptOutcome, AttemptRecord, EventRecord, EventStatus, Finish, NewEvent};
+pub use events::{
+    AfterAttempt, AttemptOutcome, AttemptRecord, EventRecord, EventStatus, Finish, NewEvent,
+};
 pub use handlers::StoredHandler;
 pub use maintenance::{EventFilter, Requeued};
 pub use metadata::StoredMetadata;
@@ -35,6 +38,8 @@ pub enum Error {
     Pool(String),
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
+    #[error("cannot flush the SQLite write-ahead log to disk: {0}")]
+    Flush(String),
     #[error("metadata was changed concurrently (expected resource version {expected})")]
     Conflict { expected: i64 },
 }
@@ -53,6 +58,7 @@ pub struct StoreOptions {
 pub struct Store {
     backend: Backend,
     signals: std::sync::Arc<Signals>,
+    committer: commit::Committer,
 }
 
 #[derive(Clone)]
@@ -85,16 +91,23 @@ impl Store {
     /// Connects to `database_url` (`postgres://…` or `sqlite://path`), creating the SQLite file
     /// if needed, and brings the schema up to date with the embedded migrations.
     pub async fn connect(database_url: &str, options: &StoreOptions) -> Result<Self> {
-        let backend = if database_url.starts_with("postgres://")
+        let (backend, committer) = if database_url.starts_with("postgres://")
             || database_url.starts_with("postgresql://")
         {
-            Backend::Postgres(postgres::Postgres::connect(database_url, options).await?)
+            let postgres = postgres::Postgres::connect(database_url, options).await?;
+            let lanes = (options.pool_size / 4).clamp(1, 4);
+            let committer = commit::Committer::postgres(&postgres, lanes);
+            (Backend::Postgres(postgres), committer)
         } else if let Some(path) = database_url.strip_prefix("sqlite://") {
-            Backend::Sqlite(sqlite::Sqlite::connect(path, options).await?)
+            let sqlite = sqlite::Sqlite::connect(path, options).await?;
+            let committer = commit::Committer::sqlite(sqlite.writer()?, sqlite.wal_path())
+                .map_err(|e| Error::Connect(format!("cannot start the SQLite writer: {e}")))?;
+            (Backend::Sqlite(sqlite), committer)
         } else {
             return Err(Error::UnsupportedUrl(database_url.to_owned()));
         };
         Ok(Self {
+            committer,
             backend,
             signals: std::sync::Arc::default(),
         })

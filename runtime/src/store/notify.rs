@@ -8,10 +8,12 @@ use futures::StreamExt;
 use tokio::sync::{Notify, broadcast};
 use uuid::Uuid;
 
+use diesel_async::AsyncPgConnection;
+
 use super::{Backend, Result, Store};
 
-const EVENTS_CHANNEL: &str = "hookwing_events";
-const RESULTS_CHANNEL: &str = "hookwing_results";
+pub(super) const EVENTS_CHANNEL: &str = "hookwing_events";
+pub(super) const RESULTS_CHANNEL: &str = "hookwing_results";
 const METADATA_CHANNEL: &str = "hookwing_metadata";
 
 /// In-process fan-out of store notifications, fed by this process and (on PostgreSQL) by others.
@@ -36,6 +38,35 @@ impl Default for Signals {
     }
 }
 
+/// Sends `notifications` in a transaction of their own that does not wait for the disk:
+/// PostgreSQL serialises the commits of all transactions that NOTIFY, holding a global lock
+/// while each one's commit is flushed, so a NOTIFY inside a data transaction would cap the
+/// whole database at one commit per flush. A wake-up needs no durability.
+pub(super) async fn send(
+    conn: &mut AsyncPgConnection,
+    notifications: &[(&str, String)],
+) -> Result<()> {
+    use diesel_async::{AsyncConnection, RunQueryDsl};
+    if notifications.is_empty() {
+        return Ok(());
+    }
+    conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+        diesel::sql_query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *conn)
+            .await?;
+        for (channel, payload) in notifications {
+            diesel::sql_query("SELECT pg_notify($1, $2)")
+                .bind::<diesel::sql_types::Text, _>(*channel)
+                .bind::<diesel::sql_types::Text, _>(payload)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Tells every replica an asynchronous event was inserted.
     pub async fn announce_new_event(&self) -> Result<()> {
@@ -56,14 +87,9 @@ impl Store {
     }
 
     async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
-        use diesel_async::RunQueryDsl;
         if let Backend::Postgres(backend) = &self.backend {
             let mut conn = backend.connection().await?;
-            diesel::sql_query("SELECT pg_notify($1, $2)")
-                .bind::<diesel::sql_types::Text, _>(channel)
-                .bind::<diesel::sql_types::Text, _>(payload)
-                .execute(&mut *conn)
-                .await?;
+            send(&mut conn, &[(channel, payload.to_owned())]).await?;
         }
         Ok(())
     }
@@ -105,7 +131,9 @@ impl Store {
                             };
                             match notification {
                                 Ok(n) if n.channel == RESULTS_CHANNEL => {
-                                    if let Ok(id) = n.payload.parse() {
+                                    // Results are announced a commit at a time: many ids.
+                                    for id in n.payload.split(',').filter_map(|id| id.parse().ok())
+                                    {
                                         let _ = signals.results.send(id);
                                     }
                                 }

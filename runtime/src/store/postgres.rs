@@ -76,6 +76,14 @@ impl Postgres {
 }
 
 impl Postgres {
+    /// A dedicated (unpooled) connection, set up like the pooled ones: for a task that uses
+    /// one connection all the time and so needs no pool checkout (and its test query).
+    pub(super) async fn dedicated(&self) -> Result<AsyncPgConnection> {
+        establish(&self.url)
+            .await
+            .map_err(|e| Error::Connect(e.to_string()))
+    }
+
     /// A dedicated (unpooled) connection listening on `channels`.
     pub(super) async fn listener(&self, channels: &[&str]) -> Result<AsyncPgConnection> {
         let mut conn = AsyncPgConnection::establish(&self.url)

@@ -10,7 +10,7 @@ use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
-use super::events::{EventRecord, EventStatus, StoredEvent, held_by};
+use super::events::{EventRecord, EventStatus, Rescheduled, StoredEvent, held_by};
 use super::schema::action_log;
 use super::sql_types::{Id, Time};
 use super::{Backend, Result, Store, on_connection};
@@ -32,20 +32,27 @@ impl Store {
     ) -> Result<Vec<EventRecord>> {
         let now = Time::now();
         let until = lease_end(lease);
+        // Two queries, each walking its own partial index in order and stopping at `limit`:
+        // waiting events that are due, oldest first, then events whose lease ran out.
         macro_rules! due {
             () => {
                 action_log::table
+                    .filter(action_log::status.eq(EventStatus::Created.as_str()))
+                    .filter(action_log::next_attempt_at.le(now))
                     .filter(action_log::kind.eq(ASYNC))
-                    .filter(
-                        action_log::status
-                            .eq(EventStatus::Created.as_str())
-                            .and(action_log::next_attempt_at.le(now))
-                            .or(action_log::status
-                                .eq(EventStatus::Processing.as_str())
-                                .and(action_log::lease_expires_at.lt(now))),
-                    )
                     .select(action_log::id)
                     .order(action_log::next_attempt_at.asc())
+                    .limit(limit)
+            };
+        }
+        macro_rules! expired {
+            () => {
+                action_log::table
+                    .filter(action_log::status.eq(EventStatus::Processing.as_str()))
+                    .filter(action_log::lease_expires_at.lt(now))
+                    .filter(action_log::kind.eq(ASYNC))
+                    .select(action_log::id)
+                    .order(action_log::lease_expires_at.asc())
                     .limit(limit)
             };
         }
@@ -54,14 +61,22 @@ impl Store {
             action_log::locked_by.eq(owner),
             action_log::lease_expires_at.eq(until),
         );
-        // Pick the due rows (locking them against other replicas on PostgreSQL), then take
-        // them, in one transaction.
+        // Pick the rows (locking them against other replicas on PostgreSQL), then take them,
+        // in one transaction.
         macro_rules! take {
-            ($conn:expr, $ids:expr) => {{
+            ($conn:expr, $due:expr, $expired:expr, $setup:expr) => {{
                 use diesel_async::AsyncConnection;
                 $conn
                     .transaction::<_, diesel::result::Error, _>(async |conn| {
-                        let ids: Vec<Id> = $ids.load(conn).await?;
+                        if let Some(setup) = $setup {
+                            diesel::sql_query(setup).execute(&mut *conn).await?;
+                        }
+                        let mut ids: Vec<Id> = $due.load(conn).await?;
+                        if ids.len() < usize::try_from(limit).unwrap_or(0) {
+                            let more: Vec<Id> = $expired.load(conn).await?;
+                            ids.extend(more);
+                            ids.truncate(usize::try_from(limit).unwrap_or(0));
+                        }
                         if ids.is_empty() {
                             return Ok(Vec::new());
                         }
@@ -77,11 +92,20 @@ impl Store {
         let rows: Vec<StoredEvent> = match &self.backend {
             Backend::Postgres(backend) => {
                 let mut conn = backend.connection().await?;
-                take!(conn, due!().for_update().skip_locked())
+                // An ordered index scan stops after `limit` rows. Right after a burst of
+                // inserts, before autovacuum has analysed the table, the planner may instead
+                // pick a bitmap scan that visits every queued row (and every dead one the
+                // claims left behind) on each claim.
+                take!(
+                    conn,
+                    due!().for_update().skip_locked(),
+                    expired!().for_update().skip_locked(),
+                    Some("SET LOCAL enable_bitmapscan = off")
+                )
             }
             Backend::Sqlite(backend) => {
                 let mut conn = backend.connection().await?;
-                take!(conn, due!())
+                take!(conn, due!(), expired!(), None::<&str>)
             }
         };
         Ok(rows.into_iter().map(EventRecord::from).collect())
@@ -99,22 +123,6 @@ impl Store {
         Ok(updated == 1)
     }
 
-    /// Hands an event back to the queue, due at `at` (a retry after a failed attempt).
-    pub async fn reschedule(&self, id: Uuid, owner: &str, at: DateTime<Utc>) -> Result<bool> {
-        let updated = on_connection!(self, |conn| {
-            diesel::update(held_by(Id(id), owner))
-                .set((
-                    action_log::status.eq(EventStatus::Created.as_str()),
-                    action_log::locked_by.eq(None::<String>),
-                    action_log::lease_expires_at.eq(None::<Time>),
-                    action_log::next_attempt_at.eq(Time::from(at)),
-                ))
-                .execute(conn)
-                .await?
-        });
-        Ok(updated == 1)
-    }
-
     /// Hands every event `owner` holds back to the queue, due now: a graceful shutdown, so
     /// another replica (or the next start) need not wait for the leases to run out.
     pub async fn release_leases(&self, owner: &str) -> Result<usize> {
@@ -124,12 +132,7 @@ impl Store {
                 .filter(action_log::kind.eq(ASYNC))
                 .filter(action_log::status.eq(EventStatus::Processing.as_str()))
                 .filter(action_log::locked_by.eq(owner))
-                .set((
-                    action_log::status.eq(EventStatus::Created.as_str()),
-                    action_log::locked_by.eq(None::<String>),
-                    action_log::lease_expires_at.eq(None::<Time>),
-                    action_log::next_attempt_at.eq(now),
-                ))
+                .set(Rescheduled::at(now))
                 .execute(conn)
                 .await?
         }))

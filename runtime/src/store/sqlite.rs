@@ -2,7 +2,9 @@
 //! `SyncConnectionWrapper` runs each query on tokio's blocking pool.
 //!
 //! WAL lets readers proceed beside the one writer; `busy_timeout` makes writers queue instead of
-//! failing; `synchronous = FULL` keeps an acknowledged event on disk even across a power cut.
+//! failing; `synchronous = FULL` keeps an acknowledged write on disk even across a power cut.
+//! The hot path's writes go through one writer connection instead, which reaches the same
+//! durability by flushing the WAL itself before answering (see `commit.rs`).
 
 use diesel::SqliteConnection;
 use diesel::connection::SimpleConnection;
@@ -25,6 +27,7 @@ type Connection = SyncConnectionWrapper<SqliteConnection>;
 #[derive(Clone)]
 pub(super) struct Sqlite {
     pool: Pool<Connection>,
+    path: String,
 }
 
 fn establish(path: &str) -> BoxFuture<'_, diesel::ConnectionResult<Connection>> {
@@ -59,12 +62,29 @@ impl Sqlite {
 
         let mut config = ManagerConfig::default();
         config.custom_setup = Box::new(establish);
-        let manager = AsyncDieselConnectionManager::new_with_config(path, config);
+        let manager = AsyncDieselConnectionManager::new_with_config(path.clone(), config);
         let pool = Pool::builder(manager)
             .max_size(options.pool_size)
             .build()
             .map_err(|e| Error::Connect(e.to_string()))?;
-        Ok(Self { pool })
+        Ok(Self { pool, path })
+    }
+
+    /// The group-commit writer's own connection. It commits with `synchronous = NORMAL` and
+    /// leaves flushing the WAL to the committer, which does so before it answers (see
+    /// `commit.rs`); every other connection keeps `synchronous = FULL`.
+    pub(super) fn writer(&self) -> Result<SqliteConnection> {
+        let mut conn = <SqliteConnection as diesel::Connection>::establish(&self.path)
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        conn.batch_execute(PRAGMAS)
+            .and_then(|()| conn.batch_execute("PRAGMA synchronous = NORMAL"))
+            .map_err(|e| Error::Connect(e.to_string()))?;
+        Ok(conn)
+    }
+
+    /// The write-ahead log SQLite keeps beside the database file.
+    pub(super) fn wal_path(&self) -> std::path::PathBuf {
+        format!("{}-wal", self.path).into()
     }
 
     pub(super) async fn connection(&self) -> Result<Object<Connection>> {

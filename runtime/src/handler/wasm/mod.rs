@@ -3,7 +3,9 @@
 //! deadline, and map what happened onto the same [`Reply`] classes webhooks produce.
 
 pub mod api;
-mod bindings;
+/// Generated host bindings of the handler world; public so embedders (and the benchmark's
+/// bare-wasmtime baseline) can drive a handler component without this host.
+pub mod bindings;
 mod component;
 mod engine;
 mod outbound;
@@ -20,7 +22,7 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Engine, Store, UpdateDeadline};
 
 pub use component::InvalidComponent;
-pub use engine::EngineSettings;
+pub use engine::{EngineSettings, tune_slot_reuse};
 pub use registry::HandlerConfig;
 
 use self::bindings::{ActionError, Event, HandlerError, Request};

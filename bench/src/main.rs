@@ -1,0 +1,161 @@
+//! `hookwing-bench`: measures, side by side in one run, what an action costs end to end — the
+//! no-op ceiling of the HTTP + GraphQL stack, a bare wasmtime call, the same action as an
+//! in-process WASM handler and as a webhook (on SQLite and PostgreSQL), and asynchronous
+//! delivery with one and two replicas — then prints the ratios the project's targets are
+//! stated in. See docs/BENCHMARKS.md.
+
+mod ceiling;
+mod child;
+mod load;
+mod raw_wasm;
+mod report;
+mod scenarios;
+mod server;
+mod webhook;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The `user-login` guest example, built by build.rs.
+pub const USER_LOGIN_WASM: &str = env!("USER_LOGIN_WASM");
+
+#[derive(Parser)]
+#[command(
+    name = "hookwing-bench",
+    about = "Side-by-side benchmark of hookwing actions"
+)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+/// How much to measure.
+#[derive(Args, Debug, Clone)]
+pub struct RunArgs {
+    /// A quick pass over every scenario that only checks they all run (for CI); its numbers
+    /// mean nothing.
+    #[arg(long)]
+    pub short: bool,
+    /// Seconds each throughput scenario is measured (after a warm-up of a fifth of that).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Concurrent clients for the throughput scenarios.
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Events submitted in each asynchronous scenario.
+    #[arg(long, default_value_t = 30_000)]
+    pub events: u64,
+    /// PostgreSQL to benchmark on; a scratch database is created there and dropped after.
+    #[arg(
+        long,
+        env = "HOOKWING_BENCH_POSTGRES_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/postgres"
+    )]
+    pub postgres: String,
+    /// Run only these scenarios (comma-separated); all by default.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub only: Vec<Scenario>,
+    /// Exit with status 1 if a target is missed.
+    #[arg(long)]
+    pub require_targets: bool,
+}
+
+/// A group of scenarios, for `--only`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// The bare wasmtime baseline.
+    Raw,
+    /// The no-op GraphQL server.
+    Ceiling,
+    /// Sync WASM and webhook actions on SQLite.
+    Sqlite,
+    /// Sync WASM and webhook actions on PostgreSQL.
+    Postgres,
+    /// Asynchronous actions with one and two replicas on PostgreSQL.
+    Async,
+}
+
+impl RunArgs {
+    /// Warm-up and measuring time of one throughput scenario.
+    pub fn amount(&self) -> load::Amount {
+        if self.short {
+            return load::Amount::Duration {
+                warmup: Duration::from_millis(100),
+                measure: Duration::from_millis(400),
+            };
+        }
+        let measure = Duration::from_secs(self.seconds.max(1));
+        load::Amount::Duration {
+            warmup: measure / 5,
+            measure,
+        }
+    }
+
+    pub fn clients(&self) -> usize {
+        if self.short { 4 } else { self.clients.max(1) }
+    }
+
+    pub fn events(&self) -> u64 {
+        if self.short { 200 } else { self.events.max(1) }
+    }
+}
+
+/// The processes the benchmark starts: itself, in another role.
+#[derive(Subcommand)]
+enum Role {
+    /// The no-op GraphQL server.
+    #[command(hide = true)]
+    Ceiling,
+    /// The webhook twin of the user-login guest.
+    #[command(hide = true)]
+    Webhook,
+    /// A hookwing server.
+    #[command(hide = true)]
+    Server {
+        #[arg(long)]
+        database_url: String,
+        #[arg(long)]
+        node_id: String,
+        #[arg(long)]
+        cache_dir: PathBuf,
+        #[arg(long)]
+        no_delivery: bool,
+    },
+    /// The bare wasmtime baseline.
+    #[command(hide = true)]
+    RawWasm {
+        #[arg(long)]
+        millis: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.role {
+        None => {
+            let report = scenarios::run_all(&cli.run).await?;
+            report.print();
+            if cli.run.require_targets && !cli.run.short && !report.targets_met() {
+                std::process::exit(1);
+            }
+        }
+        Some(Role::Ceiling) => ceiling::serve().await?,
+        Some(Role::Webhook) => webhook::serve().await?,
+        Some(Role::Server {
+            database_url,
+            node_id,
+            cache_dir,
+            no_delivery,
+        }) => server::serve(database_url, node_id, cache_dir, !no_delivery).await?,
+        Some(Role::RawWasm { millis }) => {
+            let result = raw_wasm::run(USER_LOGIN_WASM, Duration::from_millis(millis)).await?;
+            child::announce(&serde_json::to_string(&result)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,668 @@
+//! The scenarios, in the order they run, and the ratios computed from them.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail, ensure};
+use diesel_async::{AsyncConnection, AsyncPgConnection, SimpleAsyncConnection};
+use serde_json::{Value, json};
+
+use crate::child::Process;
+use crate::load::{self, Amount, Target};
+use crate::raw_wasm::WasmCalls;
+use crate::report::{Ratio, Report, Row, Target as Goal};
+use crate::server::ADMIN_SECRET;
+use crate::{RunArgs, Scenario, USER_LOGIN_WASM};
+
+const STARTUP: Duration = Duration::from_secs(120);
+const ADMIN_HEADER: &str = "x-hasura-admin-secret";
+
+const SYNC_WASM: &str = "userLogin";
+const SYNC_WEBHOOK: &str = "userLoginHook";
+const ASYNC_WASM: &str = "asyncLogin";
+
+fn mutation(field: &str, selection: &str) -> String {
+    json!({"query": format!(
+        "mutation {{ {field}(username: \"ada\", password: \"secret\") {selection} }}"
+    )})
+    .to_string()
+}
+
+fn target(urls: Vec<String>, field: &str, selection: &str) -> Target {
+    Target {
+        urls: urls.iter().map(|url| format!("{url}/v1/graphql")).collect(),
+        body: mutation(field, selection),
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            (ADMIN_HEADER.into(), ADMIN_SECRET.into()),
+        ],
+    }
+}
+
+/// Where a scenario's servers keep their data.
+enum Database {
+    Sqlite {
+        url: String,
+    },
+    Postgres {
+        url: String,
+        admin_url: String,
+        name: String,
+    },
+}
+
+impl Database {
+    fn sqlite(dir: &Path) -> Self {
+        Self::Sqlite {
+            url: format!("sqlite://{}", dir.join("bench.db").display()),
+        }
+    }
+
+    async fn postgres(admin_url: &str, name: &str) -> anyhow::Result<Self> {
+        let mut admin = AsyncPgConnection::establish(admin_url)
+            .await
+            .with_context(|| format!("connect to PostgreSQL at {admin_url}"))?;
+        // Two statements: neither may run inside the implicit transaction of a batch.
+        admin
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await?;
+        let base = admin_url
+            .rsplit_once('/')
+            .map_or(admin_url, |(base, _)| base);
+        Ok(Self::Postgres {
+            url: format!("{base}/{name}"),
+            admin_url: admin_url.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    fn url(&self) -> &str {
+        match self {
+            Self::Sqlite { url } | Self::Postgres { url, .. } => url,
+        }
+    }
+
+    async fn drop_database(self) -> anyhow::Result<()> {
+        if let Self::Postgres {
+            admin_url, name, ..
+        } = self
+        {
+            let mut admin = AsyncPgConnection::establish(&admin_url).await?;
+            admin
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// What every hookwing server of one run shares.
+struct Servers {
+    cache_dir: PathBuf,
+}
+
+impl Servers {
+    async fn start(
+        &self,
+        database: &Database,
+        node: &str,
+        delivery: bool,
+    ) -> anyhow::Result<Process> {
+        let mut args = vec![
+            "server".to_owned(),
+            "--database-url".to_owned(),
+            database.url().to_owned(),
+            "--node-id".to_owned(),
+            node.to_owned(),
+            "--cache-dir".to_owned(),
+            self.cache_dir.display().to_string(),
+        ];
+        if !delivery {
+            args.push("--no-delivery".into());
+        }
+        Process::start(&args, STARTUP).await
+    }
+}
+
+fn client() -> reqwest::Client {
+    hookwing::install_crypto_provider();
+    reqwest::Client::new()
+}
+
+/// Uploads the guest and creates the three actions, through the admin APIs.
+async fn set_up(server: &str, webhook: &str) -> anyhow::Result<()> {
+    let client = client();
+    let wasm = std::fs::read(USER_LOGIN_WASM)?;
+    let upload = client
+        .put(format!("{server}/v1/handlers/user-login"))
+        .header(ADMIN_HEADER, ADMIN_SECRET)
+        .body(wasm)
+        .send()
+        .await?;
+    ensure!(
+        upload.status().is_success(),
+        "upload: {}",
+        upload.text().await?
+    );
+    let arguments = json!([
+        {"name": "username", "type": "String!"},
+        {"name": "password", "type": "String!"}
+    ]);
+    let action = |name: &str, kind: &str, handler: &str| {
+        json!({"type": "create_action", "args": {"name": name, "definition": {
+            "kind": kind, "type": "mutation", "arguments": arguments,
+            "output_type": "UserInfo", "handler": handler, "timeout": 30
+        }}})
+    };
+    let metadata = json!({"type": "bulk", "args": [
+        {"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
+            {"name": "accessToken", "type": "String!"},
+            {"name": "userId", "type": "Int!"}
+        ]}]}},
+        action(SYNC_WASM, "synchronous", "wasm://user-login"),
+        action(SYNC_WEBHOOK, "synchronous", webhook),
+        action(ASYNC_WASM, "asynchronous", "wasm://user-login"),
+    ]});
+    let applied = client
+        .post(format!("{server}/v1/metadata"))
+        .header(ADMIN_HEADER, ADMIN_SECRET)
+        .json(&metadata)
+        .send()
+        .await?;
+    ensure!(
+        applied.status().is_success(),
+        "metadata: {}",
+        applied.text().await?
+    );
+    Ok(())
+}
+
+/// Waits until `server` has the actions in its schema (a replica learns of them by
+/// notification).
+async fn wait_for_actions(server: &str) -> anyhow::Result<()> {
+    let client = client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let answer: Value = client
+            .post(format!("{server}/v1/graphql"))
+            .header(ADMIN_HEADER, ADMIN_SECRET)
+            .json(&json!({"query": "{ __type(name: \"UserInfo\") { name } }"}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        if answer["data"]["__type"]["name"] == "UserInfo" {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("{server} never saw the benchmark's actions: {answer}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The sum of a metric's samples whose labels include all of `labels`.
+fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    text.lines()
+        .filter(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter(|line| {
+            labels
+                .iter()
+                .all(|(key, value)| line.contains(&format!("{key}=\"{value}\"")))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn scrape(server: &str) -> anyhow::Result<String> {
+    Ok(client()
+        .get(format!("{server}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?)
+}
+
+/// Mean time of a WASM attempt inside the server (resolve, instantiate, call, judge the
+/// output), from its own histogram, over `amount` of one-at-a-time calls.
+async fn in_server_wasm_call(server: &str, amount: Amount) -> anyhow::Result<f64> {
+    let labels = [("action", SYNC_WASM), ("outcome", "success")];
+    let sum = "hookwing_attempt_duration_seconds_sum";
+    let count = "hookwing_attempt_duration_seconds_count";
+    let before = scrape(server).await?;
+    load::run(
+        &target(vec![server.into()], SYNC_WASM, "{ userId }"),
+        1,
+        amount,
+    )
+    .await?;
+    let after = scrape(server).await?;
+    let calls = metric(&after, count, &labels) - metric(&before, count, &labels);
+    ensure!(calls > 0.0, "no WASM attempts were recorded");
+    Ok((metric(&after, sum, &labels) - metric(&before, sum, &labels)) / calls * 1e6)
+}
+
+/// Mean of histogram `name` (samples matching `labels`) in milliseconds, from one scrape.
+fn mean_ms(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let count = metric(text, &format!("{name}_count"), labels);
+    if count == 0.0 {
+        return 0.0;
+    }
+    metric(text, &format!("{name}_sum"), labels) / count * 1e3
+}
+
+/// One line on where a scenario's time went: store writes (until durable) and attempts.
+async fn breakdown(server: &str, scenario: &str, action: &str) -> anyhow::Result<String> {
+    let text = scrape(server).await?;
+    let store = "hookwing_store_operation_seconds";
+    Ok(format!(
+        "{scenario}: insert_event {:.2} ms, record_attempt {:.2} ms, attempt {:.2} ms",
+        mean_ms(&text, store, &[("operation", "insert_event")]),
+        mean_ms(&text, store, &[("operation", "record_attempt")]),
+        mean_ms(
+            &text,
+            "hookwing_attempt_duration_seconds",
+            &[("action", action)]
+        ),
+    ))
+}
+
+/// Loads `action` on `server` with the run's clients, then stops it; records the row and where
+/// the time went. Returns the throughput.
+async fn measure_sync(
+    args: &RunArgs,
+    server: Process,
+    name: &str,
+    action: &str,
+    report: &mut Report,
+) -> anyhow::Result<load::Measured> {
+    let url = server.announced.clone();
+    let measured = load::run(
+        &target(vec![url.clone()], action, "{ accessToken userId }"),
+        args.clients(),
+        args.amount(),
+    )
+    .await?;
+    report.breakdown.push(breakdown(&url, name, action).await?);
+    let rss = server.stop().await;
+    report
+        .rows
+        .push(Row::from_load(name, args.clients(), &measured, rss));
+    Ok(measured)
+}
+
+/// One sync backend's results.
+struct SyncResults {
+    wasm: f64,
+    webhook: f64,
+    in_server_call_us: f64,
+}
+
+async fn sync_scenarios(
+    args: &RunArgs,
+    servers: &Servers,
+    database: &Database,
+    backend: &str,
+    webhook: &str,
+    report: &mut Report,
+) -> anyhow::Result<SyncResults> {
+    let setup = servers.start(database, "setup", true).await?;
+    set_up(&setup.announced, webhook).await?;
+    setup.stop().await;
+
+    // A fresh process per scenario, so each peak RSS is that scenario's own.
+    let server = servers.start(database, "bench", true).await?;
+    wait_for_actions(&server.announced).await?;
+    let single = match args.amount() {
+        Amount::Duration { warmup, measure } => Amount::Duration {
+            warmup,
+            measure: measure / 2,
+        },
+        amount => amount,
+    };
+    let in_server_call_us = in_server_wasm_call(&server.announced, single).await?;
+    let wasm = measure_sync(
+        args,
+        server,
+        &format!("sync WASM action, {backend}"),
+        SYNC_WASM,
+        report,
+    )
+    .await?;
+
+    let server = servers.start(database, "bench", true).await?;
+    wait_for_actions(&server.announced).await?;
+    let name = format!("sync webhook action, {backend}");
+    let hook = measure_sync(args, server, &name, SYNC_WEBHOOK, report).await?;
+    Ok(SyncResults {
+        wasm: wasm.per_second(),
+        webhook: hook.per_second(),
+        in_server_call_us,
+    })
+}
+
+/// Accepts `events` asynchronous calls on API-only replicas, then lets `replicas` delivering
+/// replicas drain them; returns delivered events per second.
+async fn async_scenario(
+    args: &RunArgs,
+    servers: &Servers,
+    replicas: usize,
+    webhook: &str,
+    report: &mut Report,
+) -> anyhow::Result<f64> {
+    let name = format!("hookwing_bench_{}_async_{replicas}", std::process::id());
+    let database = Database::postgres(&args.postgres, &name).await?;
+    let setup = servers.start(&database, "setup", true).await?;
+    set_up(&setup.announced, webhook).await?;
+    setup.stop().await;
+
+    let events = args.events();
+    let clients = args.clients();
+    let mut accepting = Vec::new();
+    for replica in 0..replicas {
+        let server = servers
+            .start(&database, &format!("api-{replica}"), false)
+            .await?;
+        wait_for_actions(&server.announced).await?;
+        accepting.push(server);
+    }
+    let urls: Vec<String> = accepting.iter().map(|s| s.announced.clone()).collect();
+    let accepted = load::run(
+        &target(urls, ASYNC_WASM, ""),
+        clients,
+        Amount::Requests(events),
+    )
+    .await?;
+    let mut peak = 0;
+    for server in accepting {
+        peak = peak.max(server.stop().await.unwrap_or(0));
+    }
+    report.rows.push(Row::from_load(
+        &format!("async accepted, postgres, {replicas} replica(s)"),
+        clients,
+        &accepted,
+        Some(peak),
+    ));
+
+    // The delivering replicas start together; delivery is timed from the first one ready.
+    let starts = (0..replicas).map(|replica| {
+        let node = format!("worker-{replica}");
+        let (servers, database) = (&servers, &database);
+        async move {
+            let server = servers.start(database, &node, true).await?;
+            Ok::<_, anyhow::Error>((server, Instant::now()))
+        }
+    });
+    let started_replicas = futures::future::try_join_all(starts).await?;
+    let started = started_replicas
+        .iter()
+        .map(|(_, ready)| *ready)
+        .min()
+        .unwrap_or_else(Instant::now);
+    let delivering: Vec<Process> = started_replicas
+        .into_iter()
+        .map(|(server, _)| server)
+        .collect();
+    let deadline = started + Duration::from_secs(600);
+    let mut now_delivered = delivered(&delivering).await?;
+    while now_delivered < events as f64 {
+        ensure!(
+            Instant::now() < deadline,
+            "only {now_delivered} of {events} events were delivered in 10 minutes"
+        );
+        // Each look scrapes every replica's /metrics: not so often that it adds load.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        now_delivered = delivered(&delivering).await?;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let failed = failed(&delivering).await?;
+    ensure!(
+        failed == 0.0,
+        "{failed} asynchronous deliveries did not succeed"
+    );
+    let mut peak = 0;
+    for server in delivering {
+        peak = peak.max(server.stop().await.unwrap_or(0));
+    }
+    let rate = events as f64 / seconds;
+    report.rows.push(Row {
+        name: format!("async delivered, postgres, {replicas} replica(s)"),
+        clients: 0,
+        rate,
+        unit: "ev/s",
+        p50_ms: None,
+        p99_ms: None,
+        peak_rss: Some(peak),
+    });
+    database.drop_database().await?;
+    Ok(rate)
+}
+
+async fn invocations(servers: &[Process], exclude_success: bool) -> anyhow::Result<f64> {
+    let mut total = 0.0;
+    for server in servers {
+        let text = scrape(&server.announced).await?;
+        let all = metric(
+            &text,
+            "hookwing_action_invocations_total",
+            &[("action", ASYNC_WASM)],
+        );
+        total += if exclude_success {
+            all - metric(
+                &text,
+                "hookwing_action_invocations_total",
+                &[("action", ASYNC_WASM), ("outcome", "success")],
+            )
+        } else {
+            all
+        };
+    }
+    Ok(total)
+}
+
+async fn delivered(servers: &[Process]) -> anyhow::Result<f64> {
+    invocations(servers, false).await
+}
+
+async fn failed(servers: &[Process]) -> anyhow::Result<f64> {
+    invocations(servers, true).await
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split(':').nth(1))
+                .map(|model| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|info| {
+            let line = info.lines().find(|line| line.starts_with("MemTotal:"))?;
+            let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+            Some(format!("{} GiB", kib >> 20))
+        })
+        .unwrap_or_default();
+    format!("machine: {cores} cores ({cpu}), {memory}")
+}
+
+/// The bare wasmtime baseline and the server's dispatch beside it, in their own process.
+async fn raw_wasm(args: &RunArgs, report: &mut Report) -> anyhow::Result<WasmCalls> {
+    let millis = match args.amount() {
+        Amount::Duration { measure, .. } => measure.as_millis(),
+        Amount::Requests(_) => 1000,
+    };
+    let raw = Process::start(
+        &["raw-wasm".into(), "--millis".into(), millis.to_string()],
+        STARTUP,
+    )
+    .await?;
+    let calls: WasmCalls = serde_json::from_str(&raw.announced)?;
+    raw.stop().await;
+    for (name, result, rss) in [
+        (
+            "raw wasm: instantiate + call, no server",
+            &calls.bare,
+            calls.bare.peak_rss,
+        ),
+        ("server's WASM dispatch, same loop", &calls.hosted, None),
+    ] {
+        report.rows.push(Row {
+            name: name.into(),
+            clients: 1,
+            rate: result.calls as f64 / result.seconds,
+            unit: "call/s",
+            p50_ms: Some(result.p50_us / 1000.0),
+            p99_ms: Some(result.p99_us / 1000.0),
+            peak_rss: rss,
+        });
+    }
+    Ok(calls)
+}
+
+/// The no-op ceiling; returns its throughput.
+async fn ceiling(args: &RunArgs, report: &mut Report) -> anyhow::Result<f64> {
+    let ceiling = Process::start(&["ceiling".into()], STARTUP).await?;
+    let selection = "{ accessToken userId }";
+    let url = ceiling.announced.clone();
+    let measured = load::run(
+        &target(vec![url], SYNC_WASM, selection),
+        args.clients(),
+        args.amount(),
+    )
+    .await?;
+    report.rows.push(Row::from_load(
+        "ceiling: no-op mutation, same stack",
+        args.clients(),
+        &measured,
+        ceiling.stop().await,
+    ));
+    Ok(measured.per_second())
+}
+
+/// Runs the scenarios `args` selects and computes the ratios their results allow.
+pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
+    let scratch = tempfile::tempdir()?;
+    let servers = Servers {
+        cache_dir: scratch.path().join("wasm-cache"),
+    };
+    let mut report = Report::default();
+    report.setting.push(machine());
+    report.setting.push(format!(
+        "mode: {}; {} clients; {:?} per throughput scenario; {} events per async scenario",
+        if args.short {
+            "short (checks that it runs; numbers mean nothing)"
+        } else {
+            "full"
+        },
+        args.clients(),
+        args.amount(),
+        args.events()
+    ));
+    let selected = |scenario: Scenario| args.only.is_empty() || args.only.contains(&scenario);
+
+    let raw = if selected(Scenario::Raw) {
+        eprintln!("bench: raw wasm");
+        Some(raw_wasm(args, &mut report).await?)
+    } else {
+        None
+    };
+    let ceiling_rate = if selected(Scenario::Ceiling) {
+        eprintln!("bench: ceiling");
+        Some(ceiling(args, &mut report).await?)
+    } else {
+        None
+    };
+
+    let webhook = Process::start(&["webhook".into()], STARTUP).await?;
+    let webhook_url = webhook.announced.clone();
+    let on_sqlite = if selected(Scenario::Sqlite) {
+        eprintln!("bench: sync, sqlite");
+        let dir = scratch.path().join("sqlite");
+        std::fs::create_dir_all(&dir)?;
+        let sqlite = Database::sqlite(&dir);
+        Some(sync_scenarios(args, &servers, &sqlite, "sqlite", &webhook_url, &mut report).await?)
+    } else {
+        None
+    };
+    let on_postgres = if selected(Scenario::Postgres) {
+        eprintln!("bench: sync, postgres");
+        let name = format!("hookwing_bench_{}_sync", std::process::id());
+        let postgres = Database::postgres(&args.postgres, &name).await?;
+        let results = sync_scenarios(
+            args,
+            &servers,
+            &postgres,
+            "postgres",
+            &webhook_url,
+            &mut report,
+        )
+        .await?;
+        postgres.drop_database().await?;
+        Some(results)
+    } else {
+        None
+    };
+    let delivered_two = if selected(Scenario::Async) {
+        eprintln!("bench: async, postgres, 1 replica");
+        async_scenario(args, &servers, 1, &webhook_url, &mut report).await?;
+        eprintln!("bench: async, postgres, 2 replicas");
+        Some(async_scenario(args, &servers, 2, &webhook_url, &mut report).await?)
+    } else {
+        None
+    };
+    webhook.stop().await;
+
+    if let Some(sqlite) = &on_sqlite {
+        report.rows.push(Row {
+            name: "WASM attempt inside the server, sqlite (1 client)".into(),
+            clients: 1,
+            rate: 1e6 / sqlite.in_server_call_us,
+            unit: "call/s",
+            p50_ms: None,
+            p99_ms: None,
+            peak_rss: None,
+        });
+    }
+    if let Some(raw) = &raw {
+        report.ratios.push(Ratio {
+            name: "server's WASM dispatch / raw wasm call (mean time)".into(),
+            value: raw.hosted.mean_us / raw.bare.mean_us,
+            target: Goal::AtMost(1.3),
+        });
+    }
+    for (backend, results) in [("sqlite", &on_sqlite), ("postgres", &on_postgres)] {
+        if let Some(results) = results {
+            report.ratios.push(Ratio {
+                name: format!("sync WASM / sync webhook throughput, {backend}"),
+                value: results.wasm / results.webhook,
+                target: Goal::AtLeast(3.0),
+            });
+        }
+    }
+    if let (Some(sqlite), Some(ceiling)) = (&on_sqlite, ceiling_rate) {
+        report.ratios.push(Ratio {
+            name: "sync WASM action, sqlite / ceiling throughput".into(),
+            value: sqlite.wasm / ceiling,
+            target: Goal::AtLeast(0.5),
+        });
+    }
+    if let Some(delivered) = delivered_two {
+        report.ratios.push(Ratio {
+            name: "async delivered, postgres, 2 replicas (events/s)".into(),
+            value: delivered,
+            target: Goal::AtLeast(5000.0),
+        });
+    }
+    Ok(report)
+}

@@ -7,13 +7,13 @@
 //!
 //! On PostgreSQL a few lanes, each with a connection of its own, commit batches side by side;
 //! the attempts' guarded updates of a batch are pipelined, its rows inserted with one
-//! statement per table, and the wake-ups for other replicas sent after the commit. On SQLite
-//! one thread owns the write
-//! connection and a second one makes commits durable: transactions commit with
-//! `synchronous = NORMAL` (written to the WAL, not yet flushed), then the flusher fsyncs the
-//! WAL — one fsync for every commit made since the last — and only then answers. The next
-//! batch runs its statements while the previous one is being flushed, so the disk's flush
-//! latency no longer caps throughput. An answered write is as durable as with
+//! statement per table, and the wake-ups for other replicas sent after the commit.
+//!
+//! On SQLite one thread owns the write connection and a second one makes commits durable:
+//! transactions commit with `synchronous = NORMAL` (written to the WAL, not yet flushed), then
+//! the flusher fsyncs the WAL — one fsync for every commit made since the last — and only then
+//! answers. The next batch runs its statements while the previous one is being flushed, so the
+//! disk's flush latency no longer caps throughput. An answered write is as durable as with
 //! `synchronous = FULL`: its frames are in the flushed WAL, or a checkpoint (which SQLite
 //! syncs) already moved them into the database file.
 

@@ -151,7 +151,8 @@ pub struct EventRecord {
     pub retry_base: i32,
 }
 
-// `None` is NULL, not DEFAULT: rows then insert many at a time on SQLite too.
+// `None` is NULL, not DEFAULT: every row has the same shape, so a batch of them is one
+// multi-row INSERT on PostgreSQL.
 #[derive(Insertable)]
 #[diesel(table_name = action_log, treat_none_as_default_value = false)]
 pub(super) struct EventRow {

@@ -66,12 +66,12 @@ const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
 /// call's pages to the kernel (`madvise`); in a multi-threaded server every such call makes the
 /// kernel interrupt every other core to flush its TLB, and the next call page-faults the
 /// memory back in. Resetting the first megabytes in place (only the pages actually touched,
-/// found with `PAGEMAP_SCAN` where the kernel has it) and batching the remaining decommits
-/// avoids both. Each warm slot keeps up to [`MEMORY_KEEP_RESIDENT`] resident.
+/// found with `PAGEMAP_SCAN` where the kernel has it) avoids both for ordinary calls. Each warm
+/// slot keeps up to [`MEMORY_KEEP_RESIDENT`] resident; anything a call grew beyond that is
+/// still returned at once (not batched), so a memory bomb's pages never linger.
 pub fn tune_slot_reuse(pool: &mut PoolingAllocationConfig) {
     pool.linear_memory_keep_resident(MEMORY_KEEP_RESIDENT)
         .table_keep_resident(64 << 10)
-        .decommit_batch_size(32)
         .pagemap_scan(wasmtime::Enabled::Auto);
 }
 

@@ -34,26 +34,27 @@ impl Store {
         let until = lease_end(lease);
         // Two queries, each walking its own partial index in order and stopping at `limit`:
         // waiting events that are due, oldest first, then events whose lease ran out.
-        macro_rules! due {
-            () => {
+        // The ids of asynchronous events in `$status` whose `$time` has come (`$reached`:
+        // `le` or `lt`), oldest first.
+        macro_rules! oldest {
+            ($status:expr, $time:expr, $reached:ident) => {
                 action_log::table
-                    .filter(action_log::status.eq(EventStatus::Created.as_str()))
-                    .filter(action_log::next_attempt_at.le(now))
+                    .filter(action_log::status.eq($status.as_str()))
+                    .filter($time.$reached(now))
                     .filter(action_log::kind.eq(ASYNC))
                     .select(action_log::id)
-                    .order(action_log::next_attempt_at.asc())
+                    .order($time.asc())
                     .limit(limit)
+            };
+        }
+        macro_rules! due {
+            () => {
+                oldest!(EventStatus::Created, action_log::next_attempt_at, le)
             };
         }
         macro_rules! expired {
             () => {
-                action_log::table
-                    .filter(action_log::status.eq(EventStatus::Processing.as_str()))
-                    .filter(action_log::lease_expires_at.lt(now))
-                    .filter(action_log::kind.eq(ASYNC))
-                    .select(action_log::id)
-                    .order(action_log::lease_expires_at.asc())
-                    .limit(limit)
+                oldest!(EventStatus::Processing, action_log::lease_expires_at, lt)
             };
         }
         let claim = (

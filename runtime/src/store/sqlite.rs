@@ -41,6 +41,16 @@ fn establish(path: &str) -> BoxFuture<'_, diesel::ConnectionResult<Connection>> 
     .boxed()
 }
 
+/// A plain (blocking) connection with the usual pragmas, then `extra`.
+fn open_blocking(path: &str, extra: &str) -> Result<SqliteConnection> {
+    let mut conn = <SqliteConnection as diesel::Connection>::establish(path)
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    conn.batch_execute(PRAGMAS)
+        .and_then(|()| conn.batch_execute(extra))
+        .map_err(|e| Error::Connect(e.to_string()))?;
+    Ok(conn)
+}
+
 impl Sqlite {
     pub(super) async fn connect(path: &str, options: &StoreOptions) -> Result<Self> {
         let path = path.to_owned();
@@ -48,11 +58,7 @@ impl Sqlite {
         // WAL mode is a property of the file: set it once, before the pool opens connections,
         // together with the migrations, on a plain synchronous connection.
         tokio::task::spawn_blocking(move || -> Result<()> {
-            let mut conn = <SqliteConnection as diesel::Connection>::establish(&setup_path)
-                .map_err(|e| Error::Connect(e.to_string()))?;
-            conn.batch_execute(PRAGMAS)
-                .and_then(|()| conn.batch_execute("PRAGMA journal_mode = WAL"))
-                .map_err(|e| Error::Connect(e.to_string()))?;
+            let mut conn = open_blocking(&setup_path, "PRAGMA journal_mode = WAL")?;
             conn.run_pending_migrations(MIGRATIONS)
                 .map_err(|e| Error::Migration(e.to_string()))?;
             Ok(())
@@ -74,12 +80,7 @@ impl Sqlite {
     /// leaves flushing the WAL to the committer, which does so before it answers (see
     /// `commit.rs`); every other connection keeps `synchronous = FULL`.
     pub(super) fn writer(&self) -> Result<SqliteConnection> {
-        let mut conn = <SqliteConnection as diesel::Connection>::establish(&self.path)
-            .map_err(|e| Error::Connect(e.to_string()))?;
-        conn.batch_execute(PRAGMAS)
-            .and_then(|()| conn.batch_execute("PRAGMA synchronous = NORMAL"))
-            .map_err(|e| Error::Connect(e.to_string()))?;
-        Ok(conn)
+        open_blocking(&self.path, "PRAGMA synchronous = NORMAL")
     }
 
     /// The write-ahead log SQLite keeps beside the database file.

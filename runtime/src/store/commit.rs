@@ -28,6 +28,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use super::events::{AttemptRow, EventRow, Finished, Rescheduled, held_by};
 use super::notify::{EVENTS_CHANNEL, RESULTS_CHANNEL};
 use super::postgres::Postgres;
+use super::prepared::update;
 use super::schema::{action_attempt, action_log};
 use super::{Error, Result};
 
@@ -415,14 +416,15 @@ macro_rules! guarded_update {
     ($conn:expr, $owner:expr, $row:expr, $then:expr, [$($finish:tt)*]) => {{
         let guard = held_by($row.event_id, $owner);
         let count = action_log::attempts.eq($row.attempt);
+        let table = action_log::table;
         match $then {
-            Then::Held => diesel::update(guard).set(count).execute($conn)$($finish)*,
-            Then::Finished { columns, .. } => diesel::update(guard)
-                .set((count, columns))
-                .execute($conn)$($finish)*,
-            Then::Rescheduled(columns) => diesel::update(guard)
-                .set((count, columns))
-                .execute($conn)$($finish)*,
+            Then::Held => update(table, count, guard).execute($conn)$($finish)*,
+            Then::Finished { columns, .. } => {
+                update(table, (count, columns), guard).execute($conn)$($finish)*
+            }
+            Then::Rescheduled(columns) => {
+                update(table, (count, columns), guard).execute($conn)$($finish)*
+            }
         }
     }};
 }

@@ -11,6 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::commit::{Then, Write};
+use super::prepared::update;
 use super::schema::{action_attempt, action_log};
 use super::sql_types::{Id, Json, Time};
 use super::{Result, Store, on_connection};
@@ -258,7 +259,8 @@ impl From<StoredEvent> for EventRecord {
 }
 
 /// The columns a terminal state sets; the lease is released.
-#[derive(AsChangeset)]
+// Sets every column every time, so one prepared statement serves all (`prepared::update`).
+#[derive(AsChangeset, diesel::query_builder::QueryId)]
 #[diesel(table_name = action_log, treat_none_as_null = true)]
 pub(super) struct Finished {
     status: &'static str,
@@ -285,7 +287,8 @@ impl Finished {
 }
 
 /// The columns that hand an event back to the queue, due at `next_attempt_at`.
-#[derive(AsChangeset)]
+// Sets every column every time, so one prepared statement serves all (`prepared::update`).
+#[derive(AsChangeset, diesel::query_builder::QueryId)]
 #[diesel(table_name = action_log, treat_none_as_null = true)]
 pub(super) struct Rescheduled {
     status: &'static str,
@@ -354,15 +357,16 @@ pub enum AfterAttempt {
     Reschedule(DateTime<Utc>),
 }
 
-/// The `action_log` row of event `id`, only while `owner` holds it in `processing`: the guard
-/// on every write a delivering node makes, so a node that lost its lease matches nothing.
+/// Matches the `action_log` row of event `id` only while `owner` holds it in `processing`:
+/// the guard on every write a delivering node makes, so a node that lost its lease matches
+/// nothing.
 #[diesel::dsl::auto_type(no_type_alias)]
 pub(super) fn held_by<'a>(id: Id, owner: &'a str) -> _ {
     let processing: &'static str = PROCESSING;
-    action_log::table
-        .filter(action_log::id.eq(id))
-        .filter(action_log::status.eq(processing))
-        .filter(action_log::locked_by.eq(owner))
+    action_log::id
+        .eq(id)
+        .and(action_log::status.eq(processing))
+        .and(action_log::locked_by.eq(owner))
 }
 
 const PROCESSING: &str = EventStatus::Processing.as_str();
@@ -426,8 +430,7 @@ impl Store {
     pub async fn finish_event(&self, id: Uuid, owner: &str, finish: &Finish) -> Result<bool> {
         let columns = Finished::new(finish);
         let updated = on_connection!(self, |conn| {
-            diesel::update(held_by(Id(id), owner))
-                .set(&columns)
+            update(action_log::table, &columns, held_by(Id(id), owner))
                 .execute(conn)
                 .await?
         });

@@ -11,6 +11,7 @@ mod maintenance;
 mod metadata;
 mod notify;
 mod postgres;
+mod prepared;
 mod queue;
 pub mod schema;
 pub mod sql_types;

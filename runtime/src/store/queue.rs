@@ -11,6 +11,7 @@ use diesel_async::RunQueryDsl;
 use uuid::Uuid;
 
 use super::events::{EventRecord, EventStatus, Rescheduled, StoredEvent, held_by};
+use super::prepared::update;
 use super::schema::action_log;
 use super::sql_types::{Id, Time};
 use super::{Backend, Result, Store, on_connection};
@@ -116,10 +117,13 @@ impl Store {
     pub async fn renew_lease(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool> {
         let until = lease_end(lease);
         let updated = on_connection!(self, |conn| {
-            diesel::update(held_by(Id(id), owner))
-                .set(action_log::lease_expires_at.eq(until))
-                .execute(conn)
-                .await?
+            update(
+                action_log::table,
+                action_log::lease_expires_at.eq(until),
+                held_by(Id(id), owner),
+            )
+            .execute(conn)
+            .await?
         });
         Ok(updated == 1)
     }

@@ -1,0 +1,156 @@
+//! `UPDATE`s that connections prepare once and then only execute.
+//!
+//! Diesel never caches the statement of an `UPDATE`: in general a changeset's SQL can differ
+//! from call to call (a `None` field is left out), so every update is parsed and planned
+//! afresh, on PostgreSQL and SQLite alike. The hot path updates an event at least once per
+//! delivery, always with the same columns, and that parsing and planning was a quarter of the
+//! database's work. An [`Update`] is cached under the types it was made from.
+
+use std::marker::PhantomData;
+
+use diesel::QueryResult;
+use diesel::backend::Backend;
+use diesel::query_builder::{AsChangeset, AstPass, QueryFragment, QueryId};
+use diesel::query_source::{QuerySource, Table};
+
+/// `UPDATE table SET changes WHERE condition`, cached by its shape: the table, the type the
+/// changeset was made from (`Source`) and the condition's type.
+pub(super) struct Update<T: QuerySource, Source, Changes, Condition> {
+    from: T::FromClause,
+    changes: Changes,
+    condition: Condition,
+    shape: PhantomData<fn() -> (T, Source)>,
+}
+
+/// The update of the rows of `table` matching `condition`.
+///
+/// The statement is cached under the type of `changes`, so that type must set the same
+/// columns every time: a derived changeset with `treat_none_as_null` (which also derives
+/// `QueryId`), or a tuple of `column.eq(value)`. A type without a query id does not compile
+/// here.
+pub(super) fn update<T, V, C>(table: T, changes: V, condition: C) -> Update<T, V, V::Changeset, C>
+where
+    T: Table,
+    V: AsChangeset<Target = T> + QueryId,
+{
+    Update {
+        from: table.from_clause(),
+        changes: changes.as_changeset(),
+        condition,
+        shape: PhantomData,
+    }
+}
+
+impl<T, Source, Changes, Condition> QueryId for Update<T, Source, Changes, Condition>
+where
+    T: Table + QueryId + 'static,
+    Source: QueryId,
+    Condition: QueryId,
+{
+    type QueryId = Update<T, Source::QueryId, (), Condition::QueryId>;
+
+    const HAS_STATIC_QUERY_ID: bool =
+        T::HAS_STATIC_QUERY_ID && Source::HAS_STATIC_QUERY_ID && Condition::HAS_STATIC_QUERY_ID;
+}
+
+impl<DB, T, Source, Changes, Condition> QueryFragment<DB> for Update<T, Source, Changes, Condition>
+where
+    DB: Backend,
+    T: Table,
+    <T as QuerySource>::FromClause: QueryFragment<DB>,
+    Changes: QueryFragment<DB>,
+    Condition: QueryFragment<DB>,
+{
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
+        out.push_sql("UPDATE ");
+        self.from.walk_ast(out.reborrow())?;
+        out.push_sql(" SET ");
+        self.changes.walk_ast(out.reborrow())?;
+        out.push_sql(" WHERE ");
+        self.condition.walk_ast(out.reborrow())
+    }
+}
+
+impl<T: QuerySource, Source, Changes, Condition, Conn> diesel::RunQueryDsl<Conn>
+    for Update<T, Source, Changes, Condition>
+{
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::prelude::*;
+    use diesel::query_builder::QueryId;
+    use diesel::sqlite::Sqlite;
+
+    use super::update;
+    use crate::store::events::{Finished, held_by};
+    use crate::store::schema::action_log;
+    use crate::store::sql_types::Id;
+    use crate::store::{EventStatus, Finish};
+
+    fn finish() -> Finish {
+        Finish {
+            status: EventStatus::Completed,
+            response_payload: Some(serde_json::json!({"ok": true})),
+            errors: None,
+        }
+    }
+
+    #[test]
+    fn a_guarded_finish_is_cached_under_its_type() {
+        let id = Id(uuid::Uuid::now_v7());
+        let query = update(
+            action_log::table,
+            (action_log::attempts.eq(1), Finished::new(&finish())),
+            held_by(id, "node-a"),
+        );
+        assert!(query_id_is_static(&query));
+        let sql = diesel::debug_query::<Sqlite, _>(&query).to_string();
+        assert!(
+            sql.starts_with(
+                "UPDATE `action_log` SET `attempts` = ?, `status` = ?, `response_payload` = ?"
+            ),
+            "{sql}"
+        );
+        // Every column is set even when its value is None: one SQL text per shape.
+        assert!(sql.contains("`errors` = ?"), "{sql}");
+        assert!(sql.contains("WHERE (((`action_log`.`id` = ?)"), "{sql}");
+    }
+
+    #[test]
+    fn the_connection_prepares_a_guarded_finish_once() {
+        use diesel::connection::{Instrumentation, InstrumentationEvent, SimpleConnection};
+        use std::sync::{Arc, Mutex};
+
+        let mut conn = SqliteConnection::establish(":memory:").expect("in-memory SQLite");
+        conn.batch_execute(
+            "CREATE TABLE action_log (id TEXT PRIMARY KEY, attempts INTEGER, status TEXT,
+             response_payload TEXT, errors TEXT, response_received_at TEXT, locked_by TEXT,
+             lease_expires_at TEXT, next_attempt_at TEXT)",
+        )
+        .expect("table");
+        let prepared = Arc::new(Mutex::new(0));
+        let counter = Arc::clone(&prepared);
+        let count_prepares = move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { .. } = event {
+                *counter.lock().expect("counter") += 1;
+            }
+        };
+        conn.set_instrumentation(Box::new(count_prepares) as Box<dyn Instrumentation>);
+        for attempt in 1..=3 {
+            let id = Id(uuid::Uuid::now_v7());
+            update(
+                action_log::table,
+                (action_log::attempts.eq(attempt), Finished::new(&finish())),
+                held_by(id, "node-a"),
+            )
+            .execute(&mut conn)
+            .expect("update");
+        }
+        assert_eq!(*prepared.lock().expect("counter"), 1);
+    }
+
+    fn query_id_is_static<Q: QueryId>(_: &Q) -> bool {
+        Q::HAS_STATIC_QUERY_ID
+    }
+}

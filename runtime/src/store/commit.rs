@@ -25,7 +25,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
-use super::events::{AttemptRow, EventRow, Finished, Rescheduled, held_by};
+use super::events::{
+    AttemptBatch, AttemptRow, EventBatch, EventRow, Finished, Rescheduled, held_by,
+};
 use super::notify::{EVENTS_CHANNEL, RESULTS_CHANNEL};
 use super::postgres::Postgres;
 use super::prepared::update;
@@ -361,8 +363,8 @@ macro_rules! apply_writes {
                 }
             }
         }
-        insert_rows!($backend, $conn, action_log::table, events, [$($wait)*]);
-        insert_rows!($backend, $conn, action_attempt::table, attempts, [$($wait)*]);
+        insert_rows!($backend, $conn, action_log::table, EventBatch, events, [$($wait)*]);
+        insert_rows!($backend, $conn, action_attempt::table, AttemptBatch, attempts, [$($wait)*]);
         Ok::<_, diesel::result::Error>(Applied {
             outcomes,
             finished,
@@ -430,15 +432,15 @@ macro_rules! guarded_update {
 }
 use guarded_update;
 
-/// Inserts `rows`: one multi-row statement on PostgreSQL (one round trip), row by row on
-/// SQLite (in-process, so nothing to save).
+/// Inserts `rows`: on PostgreSQL all at once, as one `$batch` (one fixed statement, prepared
+/// once); on SQLite row by row (in-process, so nothing to save).
 macro_rules! insert_rows {
-    (postgres, $conn:ident, $table:expr, $rows:expr, [$($wait:tt)*]) => {
+    (postgres, $conn:ident, $table:expr, $batch:ident, $rows:expr, [$($wait:tt)*]) => {
         if !$rows.is_empty() {
-            diesel::insert_into($table).values($rows).execute($conn)$($wait)*?;
+            $rows.iter().copied().collect::<$batch>().execute($conn)$($wait)*?;
         }
     };
-    (sqlite, $conn:ident, $table:expr, $rows:expr, [$($wait:tt)*]) => {
+    (sqlite, $conn:ident, $table:expr, $batch:ident, $rows:expr, [$($wait:tt)*]) => {
         for row in $rows {
             diesel::insert_into($table).values(row).execute($conn)$($wait)*?;
         }

@@ -11,7 +11,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use super::commit::{Then, Write};
-use super::prepared::update;
+use super::prepared::{row_batch, update};
 use super::schema::{action_attempt, action_log};
 use super::sql_types::{Id, Json, Time};
 use super::{Result, Store, on_connection};
@@ -152,24 +152,26 @@ pub struct EventRecord {
     pub retry_base: i32,
 }
 
-// `None` is NULL, not DEFAULT: every row has the same shape, so a batch of them is one
-// multi-row INSERT on PostgreSQL.
-#[derive(Insertable)]
-#[diesel(table_name = action_log, treat_none_as_default_value = false)]
-pub(super) struct EventRow {
-    id: Id,
-    action_name: String,
-    input_payload: Json,
-    request_headers: Json,
-    session_variables: Json,
-    created_at: Time,
-    status: &'static str,
-    kind: &'static str,
-    attempts: i32,
-    locked_by: Option<String>,
-    lease_expires_at: Option<Time>,
-    next_attempt_at: Option<Time>,
-    request_query: Option<String>,
+row_batch! {
+    // `None` is NULL, not DEFAULT: every row has the same shape, so SQLite prepares its
+    // INSERT once; PostgreSQL inserts a batch of rows with one statement (`EventBatch`).
+    #[derive(Insertable)]
+    #[diesel(table_name = action_log, treat_none_as_default_value = false)]
+    pub(super) struct EventRow into action_log as EventBatch {
+        id: Id,
+        action_name: String,
+        input_payload: Json,
+        request_headers: Json,
+        session_variables: Json,
+        created_at: Time,
+        status: &'static str,
+        kind: &'static str,
+        attempts: i32,
+        locked_by: Option<String>,
+        lease_expires_at: Option<Time>,
+        next_attempt_at: Option<Time>,
+        request_query: Option<String>,
+    }
 }
 
 #[derive(Queryable, Selectable)]
@@ -192,18 +194,20 @@ pub(super) struct StoredEvent {
     retry_base: i32,
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = action_attempt, treat_none_as_default_value = false)]
-pub(super) struct AttemptRow {
-    pub(super) event_id: Id,
-    pub(super) attempt: i32,
-    started_at: Time,
-    finished_at: Time,
-    duration_ms: i64,
-    outcome: &'static str,
-    status_code: Option<i32>,
-    detail: Option<String>,
-    logs: Json,
+row_batch! {
+    #[derive(Insertable)]
+    #[diesel(table_name = action_attempt, treat_none_as_default_value = false)]
+    pub(super) struct AttemptRow into action_attempt as AttemptBatch {
+        pub(super) event_id: Id,
+        pub(super) attempt: i32,
+        started_at: Time,
+        finished_at: Time,
+        duration_ms: i64,
+        outcome: &'static str,
+        status_code: Option<i32>,
+        detail: Option<String>,
+        logs: Json,
+    }
 }
 
 #[derive(Queryable, Selectable)]

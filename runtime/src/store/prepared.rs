@@ -1,10 +1,15 @@
-//! `UPDATE`s that connections prepare once and then only execute.
+//! Hot-path statements that connections prepare once and then only execute: `UPDATE`s, and
+//! batches of new rows on PostgreSQL.
 //!
 //! Diesel never caches the statement of an `UPDATE`: in general a changeset's SQL can differ
 //! from call to call (a `None` field is left out), so every update is parsed and planned
 //! afresh, on PostgreSQL and SQLite alike. The hot path updates an event at least once per
 //! delivery, always with the same columns, and that parsing and planning was a quarter of the
 //! database's work. An [`Update`] is cached under the types it was made from.
+//!
+//! A multi-row `INSERT … VALUES` has a different text for every number of rows, so it too
+//! was parsed and planned each time. [`row_batch!`] inserts any number of rows with one
+//! fixed statement instead, one array per column: `INSERT … SELECT * FROM unnest($1, …)`.
 
 use std::marker::PhantomData;
 
@@ -75,6 +80,77 @@ impl<T: QuerySource, Source, Changes, Condition, Conn> diesel::RunQueryDsl<Conn>
     for Update<T, Source, Changes, Condition>
 {
 }
+
+/// Declares the row struct `$row` (emitted as written, with its attributes) and `$batch<'a>`:
+/// rows of `$row` as one array per column, inserted into `$table` by one statement on
+/// PostgreSQL whatever their number. Field names are the table's column names; each column's
+/// array has the column's SQL type, so a field that does not fit its column fails to compile.
+macro_rules! row_batch {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $row:ident into $table:ident as $batch:ident {
+            $($field_vis:vis $field:ident : $ty:ty),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        $vis struct $row {
+            $($field_vis $field: $ty),*
+        }
+
+        #[doc = concat!("Rows of [`", stringify!($row), "`], one array per column.")]
+        $vis struct $batch<'a> {
+            $($field: Vec<&'a $ty>),*
+        }
+
+        impl<'a> FromIterator<&'a $row> for $batch<'a> {
+            fn from_iter<I: IntoIterator<Item = &'a $row>>(rows: I) -> Self {
+                let mut batch = Self { $($field: Vec::new()),* };
+                for row in rows {
+                    $(batch.$field.push(&row.$field);)*
+                }
+                batch
+            }
+        }
+
+        impl diesel::query_builder::QueryId for $batch<'_> {
+            type QueryId = $batch<'static>;
+            const HAS_STATIC_QUERY_ID: bool = true;
+        }
+
+        impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for $batch<'_> {
+            fn walk_ast<'b>(
+                &'b self,
+                mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+            ) -> diesel::QueryResult<()> {
+                use diesel::{Column, Expression};
+                out.push_sql("INSERT INTO ");
+                // The schema's table modules are named as their tables.
+                out.push_identifier(stringify!($table))?;
+                let columns = [$(<$table::$field as Column>::NAME),*];
+                for (index, column) in columns.iter().enumerate() {
+                    out.push_sql(if index == 0 { " (" } else { ", " });
+                    out.push_identifier(column)?;
+                }
+                out.push_sql(") SELECT * FROM unnest(");
+                let mut first = true;
+                $(
+                    if !std::mem::take(&mut first) {
+                        out.push_sql(", ");
+                    }
+                    out.push_bind_param::<
+                        diesel::sql_types::Array<<$table::$field as Expression>::SqlType>,
+                        _,
+                    >(&self.$field)?;
+                )*
+                out.push_sql(")");
+                Ok(())
+            }
+        }
+
+        impl<Conn> diesel::RunQueryDsl<Conn> for $batch<'_> {}
+    };
+}
+pub(super) use row_batch;
 
 #[cfg(test)]
 mod tests {
@@ -148,6 +224,23 @@ mod tests {
             .expect("update");
         }
         assert_eq!(*prepared.lock().expect("counter"), 1);
+    }
+
+    #[test]
+    fn a_batch_of_rows_is_one_fixed_insert() {
+        use crate::store::events::EventBatch;
+        let batch: EventBatch<'_> = std::iter::empty().collect();
+        assert!(query_id_is_static(&batch));
+        let sql = diesel::debug_query::<diesel::pg::Pg, _>(&batch).to_string();
+        assert!(
+            sql.starts_with(r#"INSERT INTO "action_log" ("id", "action_name", "input_payload""#),
+            "{sql}"
+        );
+        assert!(
+            sql.contains(r#""request_query") SELECT * FROM unnest($1, $2, $3"#),
+            "{sql}"
+        );
+        assert!(sql.contains("$13)"), "{sql}");
     }
 
     fn query_id_is_static<Q: QueryId>(_: &Q) -> bool {

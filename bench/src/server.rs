@@ -25,11 +25,6 @@ pub async fn serve(
     config.admin_secret = Some(ADMIN_SECRET.into());
     config.wasm.cache_dir = cache_dir;
     config.delivery.enabled = delivery;
-    // Larger than the defaults (64 and 64): with in-process handlers a replica has room for
-    // more deliveries at once, and bigger claims mean fewer claim transactions. Stated in
-    // docs/BENCHMARKS.md with the results.
-    config.delivery.concurrency = 128;
-    config.delivery.batch_size = 128;
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     let url = format!("http://{}", listener.local_addr()?);
     let running = hookwing::serve(config, listener).await?;

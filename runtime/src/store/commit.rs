@@ -195,8 +195,8 @@ async fn postgres_lane(backend: Postgres, jobs: Arc<Mutex<mpsc::UnboundedReceive
                     .iter()
                     .all(|write| matches!(write, Write::Insert { .. }))
                 {
-                    // New events only: one multi-row INSERT, atomic by itself, so no
-                    // transaction (three round trips fewer).
+                    // New events only: one INSERT, atomic by itself, so no transaction
+                    // (three round trips fewer).
                     apply_writes!(conn, writes, postgres, [.await])
                 } else {
                     conn.transaction::<_, diesel::result::Error, _>(

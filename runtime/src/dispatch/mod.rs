@@ -256,7 +256,7 @@ impl Dispatcher {
                     })
                 }
             };
-            self.record(&record, AfterAttempt::Finish(Finish::of(&result)))
+            self.record(&record, AfterAttempt::Reply(Finish::of(&result)))
                 .await?;
             return result;
         }

@@ -357,6 +357,9 @@ pub enum AfterAttempt {
     Retry,
     /// The event reached its terminal state; subscribers everywhere are told.
     Finish(Finish),
+    /// A synchronous call's event reached its terminal state. The caller gets the result in
+    /// its reply, and nobody can subscribe to a synchronous event, so no replica is told.
+    Reply(Finish),
     /// The event goes back to the queue, due at the given time (asynchronous retries).
     Reschedule(DateTime<Utc>),
 }
@@ -404,12 +407,12 @@ impl Store {
         record: &AttemptRecord,
         then: AfterAttempt,
     ) -> Result<bool> {
-        let finished = matches!(then, AfterAttempt::Finish(_));
+        let announce = matches!(then, AfterAttempt::Finish(_));
         let then = match then {
             AfterAttempt::Retry => Then::Held,
-            AfterAttempt::Finish(finish) => Then::Finished {
+            AfterAttempt::Finish(finish) | AfterAttempt::Reply(finish) => Then::Finished {
                 columns: Finished::new(&finish),
-                announce: true,
+                announce,
             },
             AfterAttempt::Reschedule(at) => Then::Rescheduled(Rescheduled::at(Time::from(at))),
         };
@@ -421,7 +424,7 @@ impl Store {
                 then,
             })
             .await?;
-        if held && finished {
+        if held && announce {
             // A send error only means nobody in this process is subscribed.
             let _ = self.signals.results.send(record.event_id);
         }

@@ -5,6 +5,7 @@
 use actix_web::{App, HttpResponse, HttpServer, web};
 use async_graphql::dynamic::{Field, FieldFuture, FieldValue, InputValue, Object, Schema, TypeRef};
 use async_graphql::{Name, Value};
+use hookwing::graphql::ParseCache;
 
 fn schema() -> anyhow::Result<Schema> {
     let user_info = Object::new("UserInfo")
@@ -61,9 +62,18 @@ fn field(
     }
 }
 
-async fn execute(schema: web::Data<Schema>, body: web::Bytes) -> HttpResponse {
+async fn execute(
+    schema: web::Data<Schema>,
+    parsed: web::Data<ParseCache>,
+    body: web::Bytes,
+) -> HttpResponse {
     match serde_json::from_slice::<async_graphql::Request>(&body) {
-        Ok(request) => HttpResponse::Ok().json(schema.execute(request).await),
+        Ok(mut request) => {
+            // Parsed as the server parses (a syntax error is reported by `execute`), so the
+            // ceiling stays an upper bound for it.
+            let _ = parsed.parse(&mut request);
+            HttpResponse::Ok().json(schema.execute(request).await)
+        }
         Err(error) => HttpResponse::BadRequest().body(error.to_string()),
     }
 }
@@ -71,11 +81,13 @@ async fn execute(schema: web::Data<Schema>, body: web::Bytes) -> HttpResponse {
 /// Serves the ceiling on a free loopback port, printing its address first.
 pub async fn serve() -> anyhow::Result<()> {
     let schema = web::Data::new(schema()?);
+    let parsed = web::Data::new(ParseCache::default());
     let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
     crate::child::announce(&format!("http://{}", listener.local_addr()?));
     HttpServer::new(move || {
         App::new()
             .app_data(schema.clone())
+            .app_data(parsed.clone())
             .route("/v1/graphql", web::post().to(execute))
     })
     .listen(listener)?

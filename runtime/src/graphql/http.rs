@@ -40,13 +40,13 @@ pub async fn execute(
     let schema = live.schema_for(session.role());
     let response = match batch {
         BatchRequest::Single(one) => {
-            BatchResponse::Single(run(schema, one, session, client_headers).await)
+            BatchResponse::Single(run(&state, schema, one, session, client_headers).await)
         }
         BatchRequest::Batch(many) => {
             let mut responses = Vec::with_capacity(many.len());
             for one in many {
                 let context = (session.clone(), client_headers.clone());
-                responses.push(run(schema, one, context.0, context.1).await);
+                responses.push(run(&state, schema, one, context.0, context.1).await);
             }
             BatchResponse::Batch(responses)
         }
@@ -55,12 +55,13 @@ pub async fn execute(
 }
 
 async fn run(
+    state: &AppState,
     schema: &async_graphql::dynamic::Schema,
     mut request: Request,
     session: Session,
     client_headers: ClientHeaders,
 ) -> Response {
-    if let Err(mut error) = request.parsed_query().map(|_| ()) {
+    if let Err(mut error) = state.parsed.parse(&mut request) {
         ensure_code(&mut error, "parse-failed");
         return Response::from_errors(vec![error]);
     }

@@ -3,10 +3,13 @@
 mod async_action;
 pub mod errors;
 pub mod http;
+mod parse_cache;
 pub mod schema;
 pub mod ws;
 
 use serde_json::Value;
+
+pub use parse_cache::ParseCache;
 
 use crate::auth::{ClientHeaders, Session};
 use crate::dispatch::Invocation;

@@ -12,6 +12,7 @@ use crate::auth::{AuthConfigError, Authenticator};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::dispatch::worker::{CatalogSource, Worker, WorkerSettings};
+use crate::graphql::ParseCache;
 use crate::graphql::schema::{self, QueryLimits};
 use crate::handler::http::Webhook;
 use crate::handler::signature::SigningKey;
@@ -101,6 +102,8 @@ pub struct AppState {
     /// Decides who each request is.
     pub auth: Authenticator,
     pub metrics: Metrics,
+    /// Documents of recent GraphQL requests, so repeated operations are parsed once.
+    pub parsed: ParseCache,
     /// Uploaded WebAssembly handlers.
     pub wasm: Arc<WasmHost>,
     dispatcher: Dispatcher,
@@ -195,6 +198,7 @@ impl AppState {
             store,
             auth,
             metrics,
+            parsed: ParseCache::default(),
             wasm,
             dispatcher,
             live,

@@ -74,6 +74,14 @@ async fn every_operation_changes_the_live_schema_and_export_shows_it(backend: Ba
         description["data"]["__type"]["fields"][0]["description"],
         "Log a user in"
     );
+    // The same operation text before and after the action is dropped: a parsed operation is
+    // kept, but every request is validated against the schema it runs on.
+    let call = "query { userLogin(username: \"ada\") { __typename } }";
+    let before = server.graphql(call, json!({})).await;
+    assert_ne!(
+        before["errors"][0]["extensions"]["code"], "validation-failed",
+        "{before}"
+    );
 
     server
         .metadata_ok(json!({"type": "drop_action_permission",
@@ -85,6 +93,17 @@ async fn every_operation_changes_the_live_schema_and_export_shows_it(backend: Ba
     assert_eq!(
         root_fields(&server, "queryType").await,
         ["no_queries_available"]
+    );
+    let after = server.graphql(call, json!({})).await;
+    assert_eq!(
+        after["errors"][0]["extensions"]["code"], "validation-failed",
+        "{after}"
+    );
+    assert!(
+        after["errors"][0]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("userLogin")),
+        "{after}"
     );
 
     let versioned = server

@@ -16,18 +16,32 @@ use lru::LruCache;
 /// Most documents kept; the least recently used one goes first.
 const DOCUMENTS: NonZeroUsize = NonZeroUsize::new(1024).expect("non-zero");
 
-/// Longest query text kept, so that the cache's memory stays small whatever clients send.
-const LONGEST_QUERY_BYTES: usize = 16 * 1024;
+/// Longest query text kept.
+const LONGEST_QUERY_BYTES: usize = 8 * 1024;
+
+/// Most query text kept in all: typical operations are a few hundred bytes, so hundreds fit.
+/// A parsed document takes up to about 110 times its text (measured: a dense selection of
+/// one-letter fields), so this bounds the cache's memory to some 30 MiB whatever clients
+/// send, a flood of distinct large operations included.
+const TEXT_BUDGET_BYTES: usize = 256 * 1024;
 
 /// Recently parsed documents; shared by every request of a server.
 pub struct ParseCache {
-    documents: Mutex<LruCache<String, ExecutableDocument>>,
+    kept: Mutex<Kept>,
+}
+
+struct Kept {
+    documents: LruCache<String, ExecutableDocument>,
+    text_bytes: usize,
 }
 
 impl Default for ParseCache {
     fn default() -> Self {
         Self {
-            documents: Mutex::new(LruCache::new(DOCUMENTS)),
+            kept: Mutex::new(Kept {
+                documents: LruCache::new(DOCUMENTS),
+                text_bytes: 0,
+            }),
         }
     }
 }
@@ -39,7 +53,7 @@ impl ParseCache {
     pub fn parse(&self, request: &mut Request) -> Result<(), ServerError> {
         let keep = request.query.len() <= LONGEST_QUERY_BYTES;
         if keep {
-            let kept = self.documents().get(request.query.as_str()).cloned();
+            let kept = self.kept().documents.get(request.query.as_str()).cloned();
             if let Some(document) = kept {
                 request.set_parsed_query(document);
                 return Ok(());
@@ -48,16 +62,32 @@ impl ParseCache {
         let document = request.parsed_query()?;
         if keep {
             let document = document.clone();
-            self.documents().put(request.query.clone(), document);
+            self.kept().insert(request.query.clone(), document);
         }
         Ok(())
     }
 
-    fn documents(&self) -> std::sync::MutexGuard<'_, LruCache<String, ExecutableDocument>> {
+    fn kept(&self) -> std::sync::MutexGuard<'_, Kept> {
         // A panic elsewhere cannot leave the map half-changed: it holds whole documents.
-        self.documents
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.kept.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Kept {
+    /// Keeps `document`, then drops the least recently used ones beyond the budgets.
+    fn insert(&mut self, query: String, document: ExecutableDocument) {
+        self.text_bytes += query.len();
+        // Either the entry the count limit pushed out, or the previous document of the
+        // same text: both leave the budget.
+        if let Some((gone, _)) = self.documents.push(query, document) {
+            self.text_bytes -= gone.len();
+        }
+        while self.text_bytes > TEXT_BUDGET_BYTES {
+            match self.documents.pop_lru() {
+                Some((gone, _)) => self.text_bytes -= gone.len(),
+                None => break,
+            }
+        }
     }
 }
 
@@ -82,7 +112,7 @@ mod tests {
             format!("{:?}", second.parsed_query().expect("set")),
             format!("{fresh:?}")
         );
-        assert_eq!(cache.documents().len(), 1);
+        assert_eq!(cache.kept().documents.len(), 1);
     }
 
     #[test]
@@ -91,7 +121,23 @@ mod tests {
         let mut broken = request("mutation { userLogin(");
         let error = cache.parse(&mut broken).expect_err("does not parse");
         assert!(!error.message.is_empty());
-        assert_eq!(cache.documents().len(), 0);
+        assert_eq!(cache.kept().documents.len(), 0);
+    }
+
+    #[test]
+    fn the_text_budget_drops_the_least_recently_used() {
+        let cache = ParseCache::default();
+        let padding = " ".repeat(LONGEST_QUERY_BYTES - 100);
+        let query = |n: usize| format!("{{ a{n}: __typename{padding} }}");
+        let fit = TEXT_BUDGET_BYTES / query(0).len();
+        for n in 0..fit + 10 {
+            cache.parse(&mut request(&query(n))).expect("parses");
+        }
+        let kept = cache.kept();
+        assert!(kept.text_bytes <= TEXT_BUDGET_BYTES);
+        assert_eq!(kept.documents.len(), fit);
+        assert!(kept.documents.contains(&query(fit + 9)));
+        assert!(!kept.documents.contains(&query(0)));
     }
 
     #[test]
@@ -101,6 +147,6 @@ mod tests {
         let mut long = request(&format!("{{ __typename{padding} }}"));
         cache.parse(&mut long).expect("parses");
         assert!(long.parsed_query().is_ok());
-        assert_eq!(cache.documents().len(), 0);
+        assert_eq!(cache.kept().documents.len(), 0);
     }
 }

@@ -170,7 +170,7 @@ async fn hosted(wasm: &[u8], duration: Duration) -> anyhow::Result<RawResult> {
             .await?;
     let mut config = hookwing::Config::defaults();
     config.wasm.cache_dir = scratch.path().join("cache");
-    let settings = hookwing::server::state::wasm_settings(&config);
+    let settings = hookwing::handler::wasm::WasmSettings::from(&config.wasm);
     let histogram = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
         "instantiation",
         "instantiation",
@@ -183,6 +183,10 @@ async fn hosted(wasm: &[u8], duration: Duration) -> anyhow::Result<RawResult> {
     let session = serde_json::json!({"x-hasura-role": "admin"});
     let query = request(0).request_query;
     let created_at = chrono::Utc::now();
+    let client_headers = hookwing::auth::ClientHeaders::default();
+    let context = hookwing::handler::CallContext {
+        client_headers: &client_headers,
+    };
     timed_loop(duration, async |n| {
         let request = HandlerRequest {
             action: ActionName { name: "userLogin" },
@@ -196,7 +200,9 @@ async fn hosted(wasm: &[u8], duration: Duration) -> anyhow::Result<RawResult> {
                 created_at,
             },
         };
-        let delivery = host.call(&handler, &request, Duration::from_secs(5)).await;
+        let delivery = host
+            .call(&handler, &request, &context, Duration::from_secs(5))
+            .await;
         match delivery.reply {
             Reply::Success { output } if output["accessToken"] == "token-for-ada" => Ok(()),
             reply => bail!("the handler did not answer as expected: {reply:?}"),

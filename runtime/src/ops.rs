@@ -4,8 +4,8 @@ use std::path::Path;
 
 use crate::config::Config;
 use crate::handler::wasm::KnownHandlers;
+use crate::live::{CommitError, save};
 use crate::metadata::{Metadata, directory};
-use crate::server::state::{CommitError, save};
 use crate::store::{self, Store, StoreOptions};
 
 /// Why an operator command failed.
@@ -35,7 +35,7 @@ pub async fn apply_metadata_dir(config: &Config, dir: &Path) -> Result<i64, OpsE
         .await?
         .map_or(0, |stored| stored.resource_version);
     let handlers = KnownHandlers::from_stored(&store.handler_versions().await?);
-    Ok(save(&store, config, &handlers, version, &metadata).await?)
+    Ok(save(&store, &config.environment, &handlers, version, &metadata).await?)
 }
 
 /// Writes the stored metadata to `dir`.

@@ -6,7 +6,7 @@ use std::path::Path;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
-use crate::handler::wasm::api::CONFIG_HEADER;
+use crate::api::handlers::CONFIG_HEADER;
 
 /// Why a remote command failed.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 
 use chrono::Utc;
 use hookwing::metadata::ActionKind;
-use hookwing::store::{EventStatus, NewEvent, Store, StoreOptions};
+use hookwing::store::{EventState, NewEvent, Store, StoreOptions};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -16,7 +16,7 @@ fn event() -> NewEvent {
         request_headers: json!({}),
         session_variables: json!({"x-hasura-role": "admin"}),
         created_at: Utc::now(),
-        status: EventStatus::Created,
+        status: EventState::Created,
         locked_by: None,
         lease_expires_at: None,
         request_query: None,

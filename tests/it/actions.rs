@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hookwing::store::{AttemptOutcome, EventStatus};
+use hookwing::store::{AttemptOutcome, EventState};
 use serde_json::{Value, json};
 
 use crate::harness::{
@@ -86,9 +86,9 @@ async fn mutation_returns_the_handler_output_and_records_one_completed_event(bac
         .await
         .expect("read")
         .expect("event stored");
-    assert_eq!(event.status, EventStatus::Completed);
+    assert_eq!(event.status, EventState::Completed);
     assert_eq!(event.action_name, "userLogin");
-    assert_eq!(event.kind, "synchronous");
+    assert_eq!(event.kind.as_str(), "synchronous");
     assert_eq!(
         event.input_payload,
         json!({"username": "ada", "password": "pw"})
@@ -178,7 +178,7 @@ async fn rejection_becomes_one_graphql_error_with_the_handlers_extensions(backen
 
     let store = db.store().await;
     let event = &db.events("userLogin").await[0];
-    assert_eq!(event.status, EventStatus::Error);
+    assert_eq!(event.status, EventState::Error);
     assert_eq!(
         event.errors.as_ref().expect("errors")[0]["message"],
         "wrong password"
@@ -224,7 +224,7 @@ async fn retryable_failure_is_retried_within_the_budget_then_succeeds(backend: B
 
     let store = db.store().await;
     let event = &db.events("userLogin").await[0];
-    assert_eq!((event.status, event.attempts), (EventStatus::Completed, 2));
+    assert_eq!((event.status, event.attempts), (EventState::Completed, 2));
     let outcomes: Vec<_> = store
         .attempts(event.id)
         .await
@@ -268,7 +268,7 @@ async fn exhausted_retries_end_in_error_with_every_attempt_recorded(backend: Bac
 
     let store = db.store().await;
     let event = &db.events("userLogin").await[0];
-    assert_eq!((event.status, event.attempts), (EventStatus::Error, 3));
+    assert_eq!((event.status, event.attempts), (EventState::Error, 3));
     let attempts = store.attempts(event.id).await.expect("attempts");
     assert!(attempts.iter().all(|a| a.outcome == AttemptOutcome::Failed));
     assert_eq!(
@@ -290,7 +290,7 @@ async fn junk_reply_is_a_failed_attempt_and_a_clear_error(backend: Backend) {
 
     let store = db.store().await;
     let event = &db.events("userLogin").await[0];
-    assert_eq!(event.status, EventStatus::Error);
+    assert_eq!(event.status, EventState::Error);
     let attempt = &store.attempts(event.id).await.expect("attempts")[0];
     assert_eq!(attempt.outcome, AttemptOutcome::Failed);
     assert!(
@@ -319,7 +319,7 @@ async fn hanging_handler_is_cut_off_at_the_timeout(backend: Backend) {
     assert!(reason.contains("did not answer within"), "{reason}");
 
     let event = &db.events("userLogin").await[0];
-    assert_eq!((event.status, event.attempts), (EventStatus::Error, 1));
+    assert_eq!((event.status, event.attempts), (EventState::Error, 1));
     server.stop().await;
 }
 
@@ -343,7 +343,7 @@ async fn output_that_breaks_the_output_type_is_validation_failed_and_not_retried
 
     let store = db.store().await;
     let event = &db.events("userLogin").await[0];
-    assert_eq!(event.status, EventStatus::Error);
+    assert_eq!(event.status, EventState::Error);
     let attempt = &store.attempts(event.id).await.expect("attempts")[0];
     assert_eq!(attempt.outcome, AttemptOutcome::InvalidOutput);
     server.stop().await;

@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use crate::harness::{
     Backend, Reply, TestDb, TestServer, WebhookServer, async_login, on_both_backends,
 };
-use hookwing::store::{AttemptOutcome, EventStatus};
+use hookwing::store::{AttemptOutcome, EventState};
 
 on_both_backends!(
     async_action_returns_an_id_and_its_result_can_be_queried_and_subscribed,
@@ -140,7 +140,7 @@ async fn async_action_returns_an_id_and_its_result_can_be_queried_and_subscribed
     for event in &events {
         assert_eq!(
             (event.status, event.kind.as_str(), event.attempts),
-            (EventStatus::Completed, "asynchronous", 1)
+            (EventState::Completed, "asynchronous", 1)
         );
         assert!(event.locked_by.is_none(), "the lease is released");
     }
@@ -285,13 +285,13 @@ async fn graceful_shutdown_hands_events_back_and_the_next_server_delivers_them(b
     }
     assert_eq!(
         db.events("asyncLogin").await[0].status,
-        EventStatus::Processing
+        EventState::Processing
     );
     server.stop().await;
     let released = &db.events("asyncLogin").await[0];
     assert_eq!(
         (released.status, released.locked_by.as_deref()),
-        (EventStatus::Created, None)
+        (EventState::Created, None)
     );
 
     let server = TestServer::start(&db).await;

@@ -2,19 +2,18 @@
 //! database vanishing under a running server. Nothing accepted may be lost.
 
 use std::collections::HashMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use hookwing::store::EventStatus;
+use hookwing::store::EventState;
 use serde_json::{Value, json};
 use tokio::io::copy_bidirectional;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use crate::harness::{
-    Backend, Reply, TestDb, TestServer, WebhookServer, async_login, http_client, on_both_backends,
+    Backend, Reply, ServerProcess, TestDb, TestServer, WebhookServer, async_login, on_both_backends,
 };
 
 on_both_backends!(killed_server_loses_nothing_and_duplicates_only_what_was_in_flight);
@@ -27,66 +26,6 @@ fn async_action(url: &str) -> Value {
         &format!("{url}/login"),
         json!({"timeout": 30, "retry": retry}),
     )
-}
-
-/// The `hookwing` binary, running as a child process.
-struct ServerProcess {
-    child: Child,
-    url: String,
-}
-
-impl ServerProcess {
-    async fn start(database_url: &str, cache: &std::path::Path) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
-        let url = format!("http://127.0.0.1:{port}");
-        let child = Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .env("DATABASE_URL", database_url)
-            .env("HOOKWING_DELIVERY__LEASE_SECS", "2")
-            .env("HOOKWING_WASM__CACHE_DIR", cache)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the server process");
-        // Owned at once, so the child is killed and reaped (Drop) on every path.
-        let process = Self { child, url };
-        let client = http_client();
-        for _ in 0..300 {
-            let health = client.get(format!("{}/healthz", process.url)).send().await;
-            if health.is_ok_and(|r| r.status().is_success()) {
-                return process;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the server process did not come up");
-    }
-
-    async fn post(&self, path: &str, body: Value) -> Value {
-        let response = http_client()
-            .post(format!("{}{path}", self.url))
-            .json(&body)
-            .send()
-            .await
-            .expect("request");
-        response.json().await.expect("JSON")
-    }
-
-    fn kill(mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap");
-    }
-}
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 async fn killed_server_loses_nothing_and_duplicates_only_what_was_in_flight(backend: Backend) {
@@ -142,14 +81,14 @@ async fn killed_server_loses_nothing_and_duplicates_only_what_was_in_flight(back
     let mut events = Vec::new();
     for _ in 0..300 {
         events = db.events("asyncLogin").await;
-        if events.len() == EVENTS && events.iter().all(|e| e.status == EventStatus::Completed) {
+        if events.len() == EVENTS && events.iter().all(|e| e.status == EventState::Completed) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(events.len(), EVENTS, "every accepted event is still there");
     assert!(
-        events.iter().all(|e| e.status == EventStatus::Completed),
+        events.iter().all(|e| e.status == EventState::Completed),
         "{events:?}"
     );
 
@@ -265,7 +204,7 @@ async fn server_recovers_from_a_database_restart_without_restarting() {
     let mut events = Vec::new();
     for _ in 0..200 {
         events = db.events("asyncLogin").await;
-        if events.len() == accepted && events.iter().all(|e| e.status == EventStatus::Completed) {
+        if events.len() == accepted && events.iter().all(|e| e.status == EventState::Completed) {
             server.stop().await;
             return;
         }

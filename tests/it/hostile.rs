@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::harness::{Backend, TestDb, TestServer, on_both_backends};
-use hookwing::store::{AttemptOutcome, EventStatus};
+use hookwing::store::{AttemptOutcome, EventState};
 
 on_both_backends!(each_misbehaviour_is_contained_and_recorded);
 
@@ -81,7 +81,7 @@ async fn each_misbehaviour_is_contained_and_recorded(backend: Backend) {
             .expect("event");
         assert_eq!(
             (event.status, event.attempts),
-            (EventStatus::Error, 1),
+            (EventState::Error, 1),
             "{mode}"
         );
         let attempt = &store.attempts(event.id).await.expect("attempts")[0];

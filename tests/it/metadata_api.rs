@@ -1,6 +1,6 @@
 //! The metadata API, metadata persistence, and metadata directories.
 
-use hookwing::store::EventStatus;
+use hookwing::store::EventState;
 use serde_json::{Value, json};
 
 use crate::harness::{
@@ -238,7 +238,7 @@ async fn metadata_survives_a_restart_and_dropping_an_action_clears_its_events(ba
     let store = db.store().await;
     let events = db.events("userLogin").await;
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].status, EventStatus::Completed);
+    assert_eq!(events[0].status, EventState::Completed);
 
     let keep = json!({"type": "drop_action", "args": {"name": "userLogin", "clear_data": false}});
     server.metadata_ok(keep).await;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use hookwing::config::Environment;
-use hookwing::store::EventStatus;
+use hookwing::store::EventState;
 use serde_json::json;
 
 use crate::harness::{Backend, TestDb, TestServer, WebhookServer, async_login};
@@ -54,7 +54,7 @@ async fn two_replicas_deliver_every_event_exactly_once() {
             .await
             .expect("events")
             .iter()
-            .filter(|e| e.status == EventStatus::Completed)
+            .filter(|e| e.status == EventState::Completed)
             .count();
         if finished == EVENTS {
             break;
@@ -155,7 +155,7 @@ async fn api_only_replicas_accept_events_and_leave_delivery_to_others() {
     let waiting = store.event(id).await.expect("read").expect("stored");
     assert_eq!(
         waiting.status,
-        EventStatus::Created,
+        EventState::Created,
         "nobody delivered it yet"
     );
     assert!(webhook.requests().is_empty());
@@ -164,14 +164,14 @@ async fn api_only_replicas_accept_events_and_leave_delivery_to_others() {
     let mut status = waiting.status;
     for _ in 0..100 {
         status = store.event(id).await.expect("read").expect("stored").status;
-        if status == EventStatus::Completed {
+        if status == EventState::Completed {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(
         status,
-        EventStatus::Completed,
+        EventState::Completed,
         "the delivering replica took it"
     );
     assert_eq!(webhook.requests().len(), 1);

@@ -8,7 +8,7 @@ use crate::harness::{
     Backend, LOGIN_MUTATION, Reply, TestDb, TestServer, WebhookServer, guest_wasm, guests,
     login_action, login_types, on_both_backends,
 };
-use hookwing::store::{AttemptOutcome, EventStatus};
+use hookwing::store::{AttemptOutcome, EventState};
 
 on_both_backends!(
     uploaded_handler_answers_its_action_and_every_attempt_is_recorded,
@@ -64,7 +64,7 @@ async fn uploaded_handler_answers_its_action_and_every_attempt_is_recorded(backe
     let store = db.store().await;
     let completed = events
         .iter()
-        .find(|e| e.status == EventStatus::Completed)
+        .find(|e| e.status == EventState::Completed)
         .expect("completed");
     assert_eq!(
         completed.response_payload,
@@ -84,7 +84,7 @@ async fn uploaded_handler_answers_its_action_and_every_attempt_is_recorded(backe
 
     let failed = events
         .iter()
-        .find(|e| e.status == EventStatus::Error)
+        .find(|e| e.status == EventState::Error)
         .expect("rejected");
     let attempts = store.attempts(failed.id).await.expect("attempts");
     assert_eq!(attempts[0].outcome, AttemptOutcome::Rejected);

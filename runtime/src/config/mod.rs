@@ -8,6 +8,7 @@ mod environment;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
@@ -131,6 +132,35 @@ pub struct DeliveryConfig {
     /// Finished events (and their attempts) older than this many seconds are deleted
     /// automatically; 0 keeps them forever.
     pub retention_secs: u64,
+}
+
+impl DeliveryConfig {
+    /// How long a claim lasts without renewal.
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs)
+    }
+
+    /// The longest wait between looks for due events.
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms)
+    }
+
+    /// How long running work may finish at shutdown.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    /// How long finished events are kept; `None` keeps them forever.
+    pub fn retention(&self) -> Option<Duration> {
+        (self.retention_secs > 0).then(|| Duration::from_secs(self.retention_secs))
+    }
+}
+
+impl WasmConfig {
+    /// The most linear memory any handler may be configured with, in bytes.
+    pub fn max_memory_bytes(&self) -> usize {
+        usize::try_from(self.max_memory_mib).unwrap_or(usize::MAX) << 20
+    }
 }
 
 /// Logging settings.

@@ -2,34 +2,28 @@
 //! output, record every attempt and the final result. This is the one place where outcomes are
 //! decided, so webhook and WASM handlers get identical records and identical errors.
 
-mod output;
-mod retry;
 pub mod worker;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use serde_json::{Value, json};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
-pub use retry::RetryPolicy;
-
 use crate::auth::{self, ClientHeaders, Session};
-use crate::handler::http::{Webhook, WebhookCall};
-use crate::handler::wasm::WasmHost;
-use crate::handler::{ActionName, Delivery, EventInfo, HandlerRef, HandlerRequest, Reply};
-use crate::metadata::Catalog;
-use crate::metadata::validate::ResolvedAction;
-use crate::server::metrics::Metrics;
-use crate::store::{
-    self, AfterAttempt, AttemptOutcome, AttemptRecord, EventStatus, Finish, NewEvent, Store,
+use crate::handler::{
+    ActionName, CallContext, Delivery, EventInfo, HandlerRequest, Handlers, Reply,
 };
-
-/// Extra lease time beyond the action's timeout before another node may consider a
-/// synchronous event abandoned.
-const LEASE_GRACE: Duration = Duration::from_secs(30);
+use crate::metadata::validate::ResolvedAction;
+use crate::metadata::{Catalog, output};
+use crate::store::{
+    self, ActionKind, AttemptOutcome, AttemptRecord, EventState, Finish, NewEvent, Store,
+    Transition,
+};
+use crate::telemetry::Metrics;
 
 /// Why an action call did not produce an output. Each variant maps to one client-facing error
 /// with a stable `code` (see `to_error_json`).
@@ -47,6 +41,9 @@ pub enum DispatchError {
     /// The handler's output does not fit the action's output type.
     #[error("handler output does not match the output type: {reason}")]
     InvalidOutput { reason: String },
+    /// This node's shutdown cut the call short after the grace period.
+    #[error("the server shut down before the handler answered")]
+    Interrupted,
     /// Another node took the event over (its lease expired); its result stands.
     #[error("the event's lease was lost to another node")]
     LeaseLost,
@@ -78,6 +75,10 @@ impl DispatchError {
                 "message": format!("the action handler returned an invalid output: {reason}"),
                 "extensions": {"code": "validation-failed"},
             }),
+            Self::Interrupted => json!({
+                "message": self.to_string(),
+                "extensions": {"code": "interrupted"},
+            }),
             Self::LeaseLost => json!({
                 "message": "the action was taken over by another node",
                 "extensions": {"code": "unexpected"},
@@ -105,9 +106,16 @@ pub struct Invocation<'a> {
 pub struct Dispatcher {
     store: Store,
     node_id: String,
-    webhook: Webhook,
-    wasm: Arc<WasmHost>,
+    handlers: Handlers,
     metrics: Metrics,
+    /// How long past its action's timeout a synchronous event stays leased to this node:
+    /// once that has run out too, any replica finishes the event as abandoned.
+    lease_grace: Duration,
+    /// Cancelled when shutdown's grace period is over: attempts still running are cut short
+    /// and recorded as interrupted.
+    interrupt: CancellationToken,
+    /// Synchronous calls in flight, which shutdown waits for.
+    in_flight: TaskTracker,
 }
 
 impl Dispatcher {
@@ -125,16 +133,38 @@ impl Dispatcher {
     pub fn new(
         store: Store,
         node_id: String,
-        webhook: Webhook,
-        wasm: Arc<WasmHost>,
+        handlers: Handlers,
         metrics: Metrics,
+        lease_grace: Duration,
     ) -> Self {
         Self {
             store,
             node_id,
-            webhook,
-            wasm,
+            handlers,
             metrics,
+            lease_grace,
+            interrupt: CancellationToken::new(),
+            in_flight: TaskTracker::new(),
+        }
+    }
+
+    /// Cuts short every attempt still running on this node (shutdown, after the grace
+    /// period). Each is recorded as `interrupted`: an asynchronous event goes back to the
+    /// queue without losing a retry; a synchronous one is finished, its caller told why.
+    pub fn interrupt(&self) {
+        self.interrupt.cancel();
+    }
+
+    /// Waits until no synchronous call is in flight, for at most `grace`; then interrupts
+    /// what is left and waits, for at most `settle`, until it is recorded.
+    pub async fn drain_sync_calls(&self, grace: Duration, settle: Duration) {
+        self.in_flight.close();
+        if tokio::time::timeout(grace, self.in_flight.wait())
+            .await
+            .is_err()
+        {
+            self.interrupt();
+            let _ = tokio::time::timeout(settle, self.in_flight.wait()).await;
         }
     }
 
@@ -149,7 +179,9 @@ impl Dispatcher {
             Err(DispatchError::Rejected { .. }) => "rejected",
             Err(DispatchError::InvalidOutput { .. }) => "invalid_output",
             Err(DispatchError::Failed { .. }) => "failed",
-            Err(DispatchError::LeaseLost | DispatchError::Store(_)) => "aborted",
+            Err(
+                DispatchError::Interrupted | DispatchError::LeaseLost | DispatchError::Store(_),
+            ) => "aborted",
         };
         self.metrics
             .invocations
@@ -176,7 +208,7 @@ impl Dispatcher {
             request_headers: request_headers_json(call.client_headers),
             session_variables: call.session.variables_json(),
             created_at: Utc::now(),
-            status: EventStatus::Created,
+            status: EventState::Created,
             locked_by: None,
             lease_expires_at: None,
             request_query: Some(call.request_query.to_owned()),
@@ -202,15 +234,19 @@ impl Dispatcher {
             request_headers: request_headers_json(call.client_headers),
             session_variables: call.session.variables_json(),
             created_at,
-            status: EventStatus::Processing,
+            status: EventState::Processing,
             locked_by: Some(self.node_id.clone()),
-            lease_expires_at: Some(created_at + timeout + LEASE_GRACE),
+            lease_expires_at: Some(created_at + timeout + self.lease_grace),
             request_query: Some(call.request_query.to_owned()),
         };
-        self.timed("insert_event", self.store.insert_event(&event))
-            .await?;
-
-        let result = self.attempts(&call, &event, started + timeout).await;
+        let result = self
+            .in_flight
+            .track_future(async {
+                self.timed("insert_event", self.store.insert_event(&event))
+                    .await?;
+                self.attempts(&call, &event, started + timeout).await
+            })
+            .await;
         self.count_outcome(call.action, &result);
         result
     }
@@ -237,6 +273,7 @@ impl Dispatcher {
                 .await;
             let result = match verdict {
                 Verdict::Done(result) => result,
+                Verdict::Interrupted => Err(DispatchError::Interrupted),
                 Verdict::Retry {
                     reason,
                     retry_after,
@@ -245,8 +282,13 @@ impl Dispatcher {
                     let exhausted =
                         !policy.allows_after(attempt) || Instant::now() + delay >= deadline;
                     if !exhausted {
-                        self.record(&record, AfterAttempt::Retry).await?;
-                        tokio::time::sleep(delay).await;
+                        self.record(&record, Transition::Retry).await?;
+                        tokio::select! {
+                            () = tokio::time::sleep(delay) => {}
+                            () = self.interrupt.cancelled() => {
+                                return self.interrupted_between_attempts(event.id).await;
+                            }
+                        }
                         attempt += 1;
                         continue;
                     }
@@ -256,10 +298,20 @@ impl Dispatcher {
                     })
                 }
             };
-            self.record(&record, AfterAttempt::Reply(Finish::of(&result)))
-                .await?;
+            let finish = finish_of(ActionKind::Synchronous, &result);
+            self.record(&record, Transition::Finish(finish)).await?;
             return result;
         }
+    }
+
+    /// Finishes a synchronous event that shutdown interrupted while it waited to retry.
+    async fn interrupted_between_attempts(&self, id: Uuid) -> Result<Value, DispatchError> {
+        let result = Err(DispatchError::Interrupted);
+        let finish = finish_of(ActionKind::Synchronous, &result);
+        if !self.store.finish_event(id, &self.node_id, &finish).await? {
+            return Err(DispatchError::LeaseLost);
+        }
+        result
     }
 
     /// One attempt, the same for synchronous calls and the asynchronous worker: deliver to the
@@ -275,18 +327,28 @@ impl Dispatcher {
         let started_at = Utc::now();
         let clock = Instant::now();
         let delivery = if timeout.is_zero() {
-            Delivery {
+            Some(Delivery {
                 reply: Reply::Failed {
                     reason: "the action's timeout elapsed".into(),
                     retry_after: None,
                 },
                 status_code: None,
                 logs: Vec::new(),
-            }
+            })
         } else {
-            self.deliver(call, session_variables, event, timeout).await
+            tokio::select! {
+                delivery = self.deliver(call, session_variables, event, timeout) => Some(delivery),
+                () = self.interrupt.cancelled() => None,
+            }
         };
-        let verdict = judge(call, delivery.reply);
+        let (verdict, status_code, logs) = match delivery {
+            Some(delivery) => (
+                judge(call, delivery.reply),
+                delivery.status_code,
+                delivery.logs,
+            ),
+            None => (Verdict::Interrupted, None, Vec::new()),
+        };
         let outcome = verdict.describe().0.as_str();
         self.metrics
             .attempts
@@ -303,9 +365,9 @@ impl Dispatcher {
             started_at,
             finished_at: Utc::now(),
             outcome,
-            status_code: delivery.status_code.map(i32::from),
+            status_code: status_code.map(i32::from),
             detail,
-            logs: Value::Array(delivery.logs),
+            logs: Value::Array(logs),
         };
         (verdict, record)
     }
@@ -326,29 +388,17 @@ impl Dispatcher {
             request_query: call.request_query,
             event,
         };
-        match &call.action.handler {
-            HandlerRef::Webhook(url) => {
-                self.webhook
-                    .call(WebhookCall {
-                        url,
-                        definition: &call.action.action.definition,
-                        request: &request,
-                        client_headers: call.client_headers,
-                        timeout,
-                    })
-                    .await
-            }
-            HandlerRef::Wasm(wasm_ref) => self.wasm.call(wasm_ref, &request, timeout).await,
-        }
+        let context = CallContext {
+            client_headers: call.client_headers,
+        };
+        self.handlers
+            .call(&call.action.handler, &request, &context, timeout)
+            .await
     }
 
     /// Stores an attempt and the event's next state in one commit, while this node still
     /// holds the event; [`DispatchError::LeaseLost`] otherwise.
-    async fn record(
-        &self,
-        record: &AttemptRecord,
-        then: AfterAttempt,
-    ) -> Result<(), DispatchError> {
+    async fn record(&self, record: &AttemptRecord, then: Transition) -> Result<(), DispatchError> {
         if self
             .timed(
                 "record_attempt",
@@ -365,11 +415,15 @@ impl Dispatcher {
 
 /// What one attempt means for the event.
 pub(crate) enum Verdict {
+    /// Final: an output, a rejection or an invalid output.
     Done(Result<Value, DispatchError>),
+    /// Failed in a way worth another attempt, if the policy allows one.
     Retry {
         reason: String,
         retry_after: Option<Duration>,
     },
+    /// Cut short by this node's shutdown.
+    Interrupted,
 }
 
 impl Verdict {
@@ -381,6 +435,10 @@ impl Verdict {
             }
             Self::Done(Err(error)) => (AttemptOutcome::Rejected, Some(error.to_string())),
             Self::Retry { reason, .. } => (AttemptOutcome::Failed, Some(reason.clone())),
+            Self::Interrupted => (
+                AttemptOutcome::Interrupted,
+                Some("cut short by this node's shutdown".into()),
+            ),
         }
     }
 }
@@ -434,20 +492,22 @@ fn request_headers_json(headers: &ClientHeaders) -> Value {
     )
 }
 
-impl Finish {
-    /// The terminal state a call's result leaves its event in.
-    pub fn of(result: &Result<Value, DispatchError>) -> Self {
-        match result {
-            Ok(output) => Self {
-                status: EventStatus::Completed,
-                response_payload: Some(output.clone()),
-                errors: None,
-            },
-            Err(error) => Self {
-                status: EventStatus::Error,
-                response_payload: None,
-                errors: Some(json!([error.to_error_json()])),
-            },
-        }
+/// The terminal state a call's result leaves its event in. Only asynchronous results are
+/// announced: nobody can subscribe to a synchronous event, whose caller gets the reply.
+pub(crate) fn finish_of(kind: ActionKind, result: &Result<Value, DispatchError>) -> Finish {
+    let announce = kind == ActionKind::Asynchronous;
+    match result {
+        Ok(output) => Finish {
+            state: EventState::Completed,
+            response_payload: Some(output.clone()),
+            errors: None,
+            announce,
+        },
+        Err(error) => Finish {
+            state: EventState::Error,
+            response_payload: None,
+            errors: Some(json!([error.to_error_json()])),
+            announce,
+        },
     }
 }

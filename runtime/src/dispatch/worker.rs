@@ -17,7 +17,7 @@ use super::{DispatchError, Dispatcher, Invocation, Verdict};
 use crate::auth::{ClientHeaders, Session};
 use crate::handler::EventInfo;
 use crate::metadata::Catalog;
-use crate::store::{AfterAttempt, AttemptRecord, EventRecord, EventStatus, Finish};
+use crate::store::{ActionKind, AttemptRecord, EventRecord, EventState, Finish, Store, Transition};
 
 /// Engine sizing and timing.
 #[derive(Debug, Clone)]
@@ -36,6 +36,19 @@ pub struct WorkerSettings {
     pub retention: Option<Duration>,
 }
 
+impl From<&crate::config::DeliveryConfig> for WorkerSettings {
+    fn from(delivery: &crate::config::DeliveryConfig) -> Self {
+        Self {
+            concurrency: delivery.concurrency,
+            batch_size: delivery.batch_size,
+            lease: delivery.lease(),
+            poll_interval: delivery.poll_interval(),
+            shutdown_grace: delivery.shutdown_grace(),
+            retention: delivery.retention(),
+        }
+    }
+}
+
 /// The current catalog; the worker reads it per event, so metadata changes apply at once.
 pub type CatalogSource = Arc<dyn Fn() -> Arc<Catalog> + Send + Sync>;
 
@@ -43,21 +56,23 @@ pub type CatalogSource = Arc<dyn Fn() -> Arc<Catalog> + Send + Sync>;
 pub struct Worker {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
-    retention: Option<tokio::task::JoinHandle<()>>,
+    maintenance: tokio::task::JoinHandle<()>,
 }
 
 impl Worker {
     /// Starts the engine on the current tokio runtime.
     pub fn spawn(dispatcher: Dispatcher, catalog: CatalogSource, settings: WorkerSettings) -> Self {
         let (stop, stopped) = watch::channel(false);
-        let retention = settings
-            .retention
-            .map(|keep| tokio::spawn(purge(dispatcher.store().clone(), keep, stopped.clone())));
+        let maintenance = tokio::spawn(maintain(
+            dispatcher.store().clone(),
+            settings.clone(),
+            stopped.clone(),
+        ));
         let task = tokio::spawn(run(dispatcher, catalog, settings, stopped));
         Self {
             stop,
             task,
-            retention,
+            maintenance,
         }
     }
 
@@ -66,30 +81,69 @@ impl Worker {
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
-        if let Some(retention) = self.retention {
-            let _ = retention.await;
+        let _ = self.maintenance.await;
+    }
+}
+
+/// How long interrupted attempts get to record themselves at shutdown.
+pub const INTERRUPT_SETTLE: Duration = Duration::from_secs(5);
+
+/// Most abandoned synchronous events finished per pass.
+const ABANDON_BATCH: i64 = 500;
+
+/// The lifecycle's housekeeping, on every delivering replica: finishes synchronous events
+/// whose node was lost (every half lease, between 1 and 30 s), and deletes finished events
+/// older than the retention period (every tenth of it, between 1 s and 10 min).
+async fn maintain(store: Store, settings: WorkerSettings, mut stopped: watch::Receiver<bool>) {
+    let rescue_every = (settings.lease / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    let purge_every = settings
+        .retention
+        .map(|keep| (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(600)));
+    let mut next_purge = purge_every.map(|every| tokio::time::Instant::now() + every);
+    while !*stopped.borrow() {
+        let wake = match next_purge {
+            Some(at) => at.min(tokio::time::Instant::now() + rescue_every),
+            None => tokio::time::Instant::now() + rescue_every,
+        };
+        tokio::select! {
+            () = tokio::time::sleep_until(wake) => {}
+            _ = stopped.changed() => return,
+        }
+        loop {
+            match store.abandon_expired(ABANDON_BATCH).await {
+                Ok(0) => break,
+                Ok(abandoned) => {
+                    tracing::warn!(abandoned, "finished synchronous events whose node was lost");
+                    if abandoned < usize::try_from(ABANDON_BATCH).unwrap_or(usize::MAX) {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot finish abandoned synchronous events");
+                    break;
+                }
+            }
+        }
+        if let (Some(keep), Some(at), Some(every)) = (settings.retention, next_purge, purge_every)
+            && tokio::time::Instant::now() >= at
+        {
+            purge(&store, keep).await;
+            next_purge = Some(tokio::time::Instant::now() + every);
         }
     }
 }
 
-/// Deletes finished events older than `keep`, every tenth of it (between 1 s and 10 min).
-async fn purge(store: crate::store::Store, keep: Duration, mut stopped: watch::Receiver<bool>) {
-    let every = (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(600));
-    while !*stopped.borrow() {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stopped.changed() => return,
-        }
-        let before = Utc::now() - chrono::Duration::from_std(keep).unwrap_or_default();
-        let filter = crate::store::EventFilter {
-            created_before: Some(before),
-            ..Default::default()
-        };
-        match store.delete_finished(&filter).await {
-            Ok(0) => {}
-            Ok(deleted) => tracing::info!(deleted, "retention: deleted finished events"),
-            Err(error) => tracing::warn!(%error, "retention: cannot delete finished events"),
-        }
+/// Deletes finished events older than `keep`.
+async fn purge(store: &Store, keep: Duration) {
+    let before = Utc::now() - chrono::Duration::from_std(keep).unwrap_or_default();
+    let filter = crate::store::EventFilter {
+        created_before: Some(before),
+        ..Default::default()
+    };
+    match store.delete_finished(&filter).await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "retention: deleted finished events"),
+        Err(error) => tracing::warn!(%error, "retention: cannot delete finished events"),
     }
 }
 
@@ -170,7 +224,17 @@ async fn run(
     })
     .await;
     if drained.is_err() {
-        running.abort_all();
+        // Cut short what still runs: each attempt records itself as interrupted and hands
+        // its event back without spending a retry. Whatever cannot even do that in time is
+        // dropped, and released below.
+        dispatcher.interrupt();
+        let recorded = tokio::time::timeout(INTERRUPT_SETTLE, async {
+            while running.join_next().await.is_some() {}
+        })
+        .await;
+        if recorded.is_err() {
+            running.abort_all();
+        }
     }
     match store.release_leases(dispatcher.node_id()).await {
         Ok(0) => {}
@@ -195,9 +259,10 @@ async fn deliver(
             dispatcher,
             event.id,
             Finish {
-                status: EventStatus::Error,
+                state: EventState::Error,
                 response_payload: None,
                 errors: Some(json!([error])),
+                announce: true,
             },
         )
         .await;
@@ -242,6 +307,11 @@ async fn deliver(
     };
     let result = match verdict {
         Verdict::Done(result) => Some(result),
+        Verdict::Interrupted => {
+            let retry_base = event.retry_base;
+            record_attempt(dispatcher, &record, Transition::Interrupt { retry_base }).await;
+            return;
+        }
         Verdict::Retry {
             reason,
             retry_after,
@@ -252,7 +322,7 @@ async fn deliver(
             if policy.allows_after(in_budget) {
                 let delay = policy.delay_after(in_budget, retry_after);
                 let at = Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
-                record_attempt(dispatcher, &record, AfterAttempt::Reschedule(at)).await;
+                record_attempt(dispatcher, &record, Transition::Reschedule(at)).await;
                 return;
             }
             Some(Err(DispatchError::Failed {
@@ -266,7 +336,7 @@ async fn deliver(
         record_attempt(
             dispatcher,
             &record,
-            AfterAttempt::Finish(Finish::of(&result)),
+            Transition::Finish(super::finish_of(ActionKind::Asynchronous, &result)),
         )
         .await;
     }
@@ -274,7 +344,7 @@ async fn deliver(
 
 /// Stores an attempt and the event's next state; a failure leaves the event to be claimed
 /// again when its lease runs out.
-async fn record_attempt(dispatcher: &Dispatcher, record: &AttemptRecord, then: AfterAttempt) {
+async fn record_attempt(dispatcher: &Dispatcher, record: &AttemptRecord, then: Transition) {
     let event_id = record.event_id;
     match dispatcher.record(record, then).await {
         Ok(()) => {}

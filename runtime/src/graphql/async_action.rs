@@ -24,7 +24,7 @@ use crate::dispatch::Dispatcher;
 use crate::metadata::Catalog;
 use crate::metadata::types::Type;
 use crate::metadata::validate::ResolvedAction;
-use crate::store::{EventRecord, EventStatus, Store};
+use crate::store::{EventRecord, EventState, Store};
 
 /// Scalars the result type uses, which the schema must register.
 pub const SCALARS: [&str; 3] = ["uuid", "timestamptz", "json"];
@@ -150,7 +150,7 @@ impl Watch {
                 self.done = true;
                 return Some((Ok(FieldValue::NULL), self));
             };
-            let terminal = matches!(event.status, EventStatus::Completed | EventStatus::Error);
+            let terminal = matches!(event.status, EventState::Completed | EventState::Error);
             if terminal || !self.started {
                 self.started = true;
                 self.done = terminal;
@@ -196,7 +196,7 @@ fn lookup_args(ctx: &ResolverContext<'_>) -> async_graphql::Result<(Store, Sessi
 fn visible(session: &Session, action: &str, event: &EventRecord) -> bool {
     let admin = session.is_admin && session.role() == "admin";
     event.action_name == action
-        && event.kind == "asynchronous"
+        && event.kind == crate::store::ActionKind::Asynchronous
         && (admin || event.session_variables == session.variables_json())
 }
 

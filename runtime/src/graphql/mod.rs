@@ -1,11 +1,10 @@
-//! The GraphQL API: `POST /v1/graphql` over a schema rebuilt from metadata, GraphiQL on `GET /`.
+//! The GraphQL layer: the schemas built from metadata, their resolvers (which hand action calls
+//! to [`crate::dispatch`]), and GraphQL errors. The HTTP endpoints are in [`crate::api`].
 
 mod async_action;
 pub mod errors;
-pub mod http;
 mod parse_cache;
 pub mod schema;
-pub mod ws;
 
 use serde_json::Value;
 

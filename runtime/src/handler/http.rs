@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use serde_json::Value;
 
+use serde::{Deserialize, Serialize};
+
 use super::signature::SigningKey;
-use super::{Delivery, HandlerRequest, Reply, UrlTemplate};
-use crate::auth::ClientHeaders;
+use super::{CallContext, Delivery, HandlerRequest, Reply, UrlTemplate};
 use crate::config::Environment;
-use crate::metadata::{ActionDefinition, HeaderConf};
 
 /// Client headers never forwarded to a webhook: hop-by-hop and content negotiation headers
 /// (Hasura's list), plus the admin secret, which must never leave the server.
@@ -36,6 +36,54 @@ const NOT_FORWARDED: [&str; 17] = [
     "x-hookwing-admin-secret",
 ];
 
+/// A header sent to a webhook: a literal, or read from the server's environment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged, deny_unknown_fields)]
+pub enum HeaderConf {
+    Value {
+        name: String,
+        value: String,
+    },
+    FromEnv {
+        name: String,
+        value_from_env: String,
+    },
+}
+
+impl HeaderConf {
+    /// The header's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Value { name, .. } | Self::FromEnv { name, .. } => name,
+        }
+    }
+}
+
+/// Where and how one action's webhook is called, resolved from the action's definition.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookTarget {
+    /// `http(s)://…`, possibly with `{{ENV_VAR}}` parts.
+    pub url: UrlTemplate,
+    /// Headers sent with every call.
+    pub headers: Vec<HeaderConf>,
+    /// Whether the client's headers are forwarded (less [`NOT_FORWARDED`]).
+    pub forward_client_headers: bool,
+    /// Environment variable holding this action's signing secret, over the server's.
+    pub signing_secret_from_env: Option<String>,
+}
+
+impl WebhookTarget {
+    /// A target at `url` with no headers, forwarding nothing, signed with the server's key.
+    pub fn new(url: UrlTemplate) -> Self {
+        Self {
+            url,
+            headers: Vec::new(),
+            forward_client_headers: false,
+            signing_secret_from_env: None,
+        }
+    }
+}
+
 /// Calls webhooks. One per server: it owns the connection pool.
 #[derive(Clone)]
 pub struct Webhook {
@@ -47,12 +95,10 @@ pub struct Webhook {
 }
 
 /// Everything one webhook call needs.
-pub struct WebhookCall<'a> {
-    pub url: &'a UrlTemplate,
-    pub definition: &'a ActionDefinition,
-    pub request: &'a HandlerRequest<'a>,
-    pub client_headers: &'a ClientHeaders,
-    pub timeout: Duration,
+struct WebhookCall<'a> {
+    target: &'a WebhookTarget,
+    request: &'a HandlerRequest<'a>,
+    context: &'a CallContext<'a>,
 }
 
 impl Webhook {
@@ -77,8 +123,18 @@ impl Webhook {
     }
 
     /// Makes one attempt; never fails, every problem is a [`Reply::Failed`].
-    pub async fn call(&self, call: WebhookCall<'_>) -> Delivery {
-        let timeout = call.timeout;
+    pub async fn call(
+        &self,
+        target: &WebhookTarget,
+        request: &HandlerRequest<'_>,
+        context: &CallContext<'_>,
+        timeout: Duration,
+    ) -> Delivery {
+        let call = WebhookCall {
+            target,
+            request,
+            context,
+        };
         match tokio::time::timeout(timeout, self.exchange(&call)).await {
             Ok(delivery) => delivery,
             Err(_) => Delivery {
@@ -101,7 +157,7 @@ impl Webhook {
             status_code: None,
             logs: Vec::new(),
         };
-        let url = match call.url.render(&self.env) {
+        let url = match call.target.url.render(&self.env) {
             Ok(url) => url,
             Err(reason) => return failed(reason),
         };
@@ -152,8 +208,8 @@ impl Webhook {
 
     fn headers(&self, call: &WebhookCall<'_>, body: &[u8]) -> Result<HeaderMap, String> {
         let mut headers = HeaderMap::new();
-        if call.definition.forward_client_headers {
-            for (name, value) in call.client_headers.iter() {
+        if call.target.forward_client_headers {
+            for (name, value) in call.context.client_headers.iter() {
                 if NOT_FORWARDED.contains(&name) {
                     continue;
                 }
@@ -165,7 +221,7 @@ impl Webhook {
                 }
             }
         }
-        for header in &call.definition.headers {
+        for header in &call.target.headers {
             let value = match header {
                 HeaderConf::Value { value, .. } => value.as_str(),
                 HeaderConf::FromEnv { value_from_env, .. } => self
@@ -182,7 +238,7 @@ impl Webhook {
         let id = call.request.event.id.to_string();
         let timestamp = Utc::now().timestamp();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let Some(key) = self.signing_key_for(call.definition)? {
+        if let Some(key) = self.signing_key_for(call.target)? {
             headers.insert(
                 "webhook-signature",
                 header_value(key.sign(&id, timestamp, body)),
@@ -193,8 +249,8 @@ impl Webhook {
         Ok(headers)
     }
 
-    fn signing_key_for(&self, definition: &ActionDefinition) -> Result<Option<SigningKey>, String> {
-        match &definition.signing_secret_from_env {
+    fn signing_key_for(&self, target: &WebhookTarget) -> Result<Option<SigningKey>, String> {
+        match &target.signing_secret_from_env {
             Some(var) => {
                 let secret = self
                     .env

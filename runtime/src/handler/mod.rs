@@ -1,6 +1,7 @@
 //! Handlers: where an action's business logic runs. A closed set, so an enum with one module
-//! per kind. Each kind only turns a [`HandlerRequest`] into a [`Reply`]; persistence, retries,
-//! output checking and error mapping live once, in `dispatch`, for all of them.
+//! per kind, and one call shape for all of them ([`Handlers::call`]). Each kind only turns a
+//! [`HandlerRequest`] into a [`Delivery`]; persistence, retries, output checking and error
+//! mapping live once, in `dispatch`, for all of them.
 
 pub mod http;
 mod payload;
@@ -8,21 +9,24 @@ pub mod signature;
 mod template;
 pub mod wasm;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
+pub use http::WebhookTarget;
 pub use payload::{ActionName, EventInfo, HandlerRequest};
 pub use template::UrlTemplate;
 pub use wasm::WasmRef;
 
+use crate::auth::ClientHeaders;
 use crate::config::Environment;
 
 /// A parsed `handler` field.
 #[derive(Debug, Clone, PartialEq)]
 pub enum HandlerRef {
-    /// `http(s)://…`, possibly with `{{ENV_VAR}}` parts.
-    Webhook(UrlTemplate),
+    /// `http(s)://…`, possibly with `{{ENV_VAR}}` parts, with the action's webhook settings.
+    Webhook(WebhookTarget),
     /// `wasm://name` or `wasm://name@sha256-prefix`: an uploaded component.
     Wasm(WasmRef),
 }
@@ -35,7 +39,7 @@ impl HandlerRef {
         }
         let template = UrlTemplate::parse(handler)?;
         template.render(env)?;
-        Ok(Self::Webhook(template))
+        Ok(Self::Webhook(WebhookTarget::new(template)))
     }
 
     /// The handler kind, for logs and metrics.
@@ -74,4 +78,49 @@ pub struct Delivery {
     pub status_code: Option<u16>,
     /// Lines the handler logged during the call.
     pub logs: Vec<Value>,
+}
+
+/// What a call knows of the request that caused it, beyond the payload.
+#[derive(Debug, Clone, Copy)]
+pub struct CallContext<'a> {
+    /// The client's headers (webhooks may forward them; components never see them).
+    pub client_headers: &'a ClientHeaders,
+}
+
+/// Every handler kind, behind one call. One per server.
+#[derive(Clone)]
+pub struct Handlers {
+    webhook: http::Webhook,
+    wasm: Arc<wasm::WasmHost>,
+}
+
+impl Handlers {
+    /// Webhooks through `webhook`, components through `wasm`.
+    pub fn new(webhook: http::Webhook, wasm: Arc<wasm::WasmHost>) -> Self {
+        Self { webhook, wasm }
+    }
+
+    /// The uploaded components (their catalogue, for the handlers API and validation).
+    pub fn wasm(&self) -> &Arc<wasm::WasmHost> {
+        &self.wasm
+    }
+
+    /// Makes one attempt at `target` within `timeout`; never fails, every problem is a
+    /// [`Reply::Failed`].
+    pub async fn call(
+        &self,
+        target: &HandlerRef,
+        request: &HandlerRequest<'_>,
+        context: &CallContext<'_>,
+        timeout: Duration,
+    ) -> Delivery {
+        match target {
+            HandlerRef::Webhook(webhook) => {
+                self.webhook.call(webhook, request, context, timeout).await
+            }
+            HandlerRef::Wasm(component) => {
+                self.wasm.call(component, request, context, timeout).await
+            }
+        }
+    }
 }

@@ -4,15 +4,20 @@
 //! Hasura user's metadata moves over unchanged. Everything that accepts metadata goes through
 //! [`validate`] before anything is persisted or served.
 
-pub mod api;
 pub mod directory;
 pub mod ops;
+pub mod output;
+mod retry;
 pub mod sdl;
 pub mod types;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::handler::http::HeaderConf;
+pub use crate::store::ActionKind;
+
+pub use retry::RetryPolicy;
 pub use validate::{Catalog, MetadataError, validate};
 
 /// The whole metadata document. Sections of a Hasura export that Hookwing does not serve
@@ -95,25 +100,6 @@ impl ActionDefinition {
     }
 }
 
-/// Synchronous actions answer in the GraphQL response; asynchronous ones return an id.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ActionKind {
-    #[default]
-    Synchronous,
-    Asynchronous,
-}
-
-impl ActionKind {
-    /// The name used in metadata and in `action_log.kind`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Synchronous => "synchronous",
-            Self::Asynchronous => "asynchronous",
-        }
-    }
-}
-
 /// Which root type the action's field lives on.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -132,29 +118,6 @@ pub struct Argument {
     pub ty: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-}
-
-/// A header sent to a webhook: a literal, or read from the server's environment.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(untagged, deny_unknown_fields)]
-pub enum HeaderConf {
-    Value {
-        name: String,
-        value: String,
-    },
-    FromEnv {
-        name: String,
-        value_from_env: String,
-    },
-}
-
-impl HeaderConf {
-    /// The header's name.
-    pub fn name(&self) -> &str {
-        match self {
-            Self::Value { name, .. } | Self::FromEnv { name, .. } => name,
-        }
-    }
 }
 
 /// Per-action retry policy; every field falls back to the defaults of the action's kind.

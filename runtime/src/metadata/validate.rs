@@ -8,9 +8,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::types::{self, GRAPHQL_SCALARS, HASURA_SCALARS, Type};
-use super::{Action, ActionKind, Metadata, Operation};
+use super::{Action, ActionKind, Metadata, Operation, RetryPolicy};
 use crate::config::Environment;
-use crate::dispatch::RetryPolicy;
 use crate::handler::HandlerRef;
 use crate::handler::signature::SigningKey;
 use crate::handler::wasm::KnownHandlers;
@@ -369,8 +368,15 @@ fn resolve_action(
         ));
     }
 
-    let handler = HandlerRef::parse(&definition.handler, env)
+    let mut handler = HandlerRef::parse(&definition.handler, env)
         .map_err(|reason| MetadataError::invalid(format!("{path}.definition.handler"), reason))?;
+    if let HandlerRef::Webhook(target) = &mut handler {
+        target.headers.clone_from(&definition.headers);
+        target.forward_client_headers = definition.forward_client_headers;
+        target
+            .signing_secret_from_env
+            .clone_from(&definition.signing_secret_from_env);
+    }
     if let HandlerRef::Wasm(wasm_ref) = &handler
         && !handlers.contains(wasm_ref)
     {

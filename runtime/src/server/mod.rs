@@ -1,21 +1,15 @@
-//! HTTP wiring: routes, shared state, and the entry point embedders and tests call.
+//! Wiring: the shared state, the HTTP server around [`crate::api`], and the entry point
+//! embedders and tests call.
 
-pub mod admin;
-pub mod body;
-pub mod events_api;
-pub mod metrics;
 pub mod state;
 
 use std::net::TcpListener;
 
-use actix_web::middleware::from_fn;
-use actix_web::{App, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpServer, web};
 
 pub use state::{AppState, StartError};
 
 use crate::config::Config;
-use crate::handler::wasm::api as wasm_api;
-use crate::{graphql, metadata};
 
 /// A started server: await `server` to run it; `state` is what it serves.
 pub struct Running {
@@ -24,8 +18,14 @@ pub struct Running {
 }
 
 /// Starts the server on an already bound listener (bind port 0 to let the OS choose), after
-/// connecting the store and loading metadata. The returned server must be awaited or spawned.
-pub async fn serve(config: Config, listener: TcpListener) -> Result<Running, StartError> {
+/// connecting the store and loading metadata, serving the endpoints `routes` registers (the
+/// HTTP edge sits above this module: [`crate::serve`] passes `api::configure`). The returned
+/// server must be awaited or spawned.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    routes: fn(&mut web::ServiceConfig),
+) -> Result<Running, StartError> {
     let address = listener.local_addr().ok();
     let state = web::Data::new(AppState::start(config).await?);
     if state.config.dev_mode() {
@@ -36,46 +36,22 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<Running, Sta
     }
     spawn_refresher(&state);
     let app_state = state.clone();
-    let server = HttpServer::new(move || {
-        App::new()
-            .app_data(app_state.clone())
-            .route("/", web::get().to(graphql::http::graphiql))
-            .route("/v1/graphql", web::post().to(graphql::http::execute))
-            .route(
-                "/v1/graphql",
-                web::get()
-                    .guard(actix_web::guard::Header("upgrade", "websocket"))
-                    .to(graphql::ws::subscriptions),
-            )
-            // The admin APIs: one admin check, in front of all of them.
-            .service(
-                web::scope("/v1/metadata")
-                    .wrap(from_fn(admin::require_admin))
-                    .route("", web::post().to(metadata::api::handle)),
-            )
-            .service(
-                web::scope("/v1/handlers")
-                    .wrap(from_fn(admin::require_admin))
-                    .route("", web::get().to(wasm_api::list))
-                    .route("/{name}", web::put().to(wasm_api::upload))
-                    .route("/{name}", web::get().to(wasm_api::get))
-                    .route("/{name}", web::delete().to(wasm_api::delete)),
-            )
-            .service(
-                web::scope("/v1/events")
-                    .wrap(from_fn(admin::require_admin))
-                    .route("", web::get().to(events_api::list))
-                    .route("", web::delete().to(events_api::clear))
-                    .route("/{id}/redeliver", web::post().to(events_api::redeliver)),
-            )
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(metrics::readyz))
-            .route("/metrics", web::get().to(metrics::render))
-    })
-    .listen(listener)
-    .map_err(|e| StartError::Listen(e.to_string()))?
-    .shutdown_timeout(10)
-    .run();
+    let server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(routes))
+        .listen(listener)
+        .map_err(|e| StartError::Listen(e.to_string()))?
+        // Signals are the embedder's (the binary's `main`): SIGINT and SIGTERM alike stop the
+        // server gracefully, which actix would not do for SIGINT.
+        .disable_signals()
+        // In-flight requests get the grace period, then as long again for interrupted calls to
+        // be recorded and answered (`AppState::shutdown`).
+        .shutdown_timeout(
+            state
+                .config
+                .delivery
+                .shutdown_grace_secs
+                .saturating_add(crate::dispatch::worker::INTERRUPT_SETTLE.as_secs()),
+        )
+        .run();
     tracing::info!(
         address = ?address,
         backend = state.store.backend_name(),
@@ -100,13 +76,9 @@ fn spawn_refresher(state: &web::Data<AppState>) {
                 () = tokio::time::sleep(REFRESH_EVERY) => {}
             }
             let Some(state) = weak.upgrade() else { return };
-            if let Err(error) = state.refresh().await {
+            if let Err(error) = state.served.refresh().await {
                 tracing::warn!(%error, "cannot pick up metadata changed elsewhere");
             }
         }
     });
-}
-
-async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
 }

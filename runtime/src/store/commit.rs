@@ -26,7 +26,7 @@ use futures::future::BoxFuture;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::events::{
-    AttemptBatch, AttemptRow, EventBatch, EventRow, Finished, Rescheduled, held_by,
+    AttemptBatch, AttemptRow, EventBatch, EventRow, Finished, Released, Rescheduled, held_by,
 };
 use super::notify::{EVENTS_CHANNEL, RESULTS_CHANNEL};
 use super::postgres::Postgres;
@@ -66,6 +66,8 @@ pub(super) enum Then {
     Finished { columns: Finished, announce: bool },
     /// Back in the queue, due later.
     Rescheduled(Rescheduled),
+    /// Back in the queue, due now, the attempt not counted against the retry budget.
+    Released(Released),
 }
 
 impl Write {
@@ -425,6 +427,9 @@ macro_rules! guarded_update {
                 update(table, (count, columns), guard).execute($conn)$($finish)*
             }
             Then::Rescheduled(columns) => {
+                update(table, (count, columns), guard).execute($conn)$($finish)*
+            }
+            Then::Released(columns) => {
                 update(table, (count, columns), guard).execute($conn)$($finish)*
             }
         }

@@ -1,8 +1,6 @@
-//! Events (`action_log`) and their delivery attempts (`action_attempt`).
-//!
-//! Every state change names the state it expects and the lease owner it expects, so a worker
-//! that lost its lease can never overwrite a newer result: the guarded update simply matches no
-//! row, and the caller learns so from the `bool` it gets back.
+//! Events (`action_log`) and their delivery attempts (`action_attempt`): their rows, the
+//! columns each transition sets, and the reads. The transitions themselves are in
+//! [`super::lifecycle`].
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -10,84 +8,11 @@ use diesel_async::RunQueryDsl;
 use serde_json::Value;
 use uuid::Uuid;
 
-use super::commit::{Then, Write};
-use super::prepared::{row_batch, update};
+use super::lifecycle::{ActionKind, AttemptOutcome, EventState, Finish};
+use super::prepared::row_batch;
 use super::schema::{action_attempt, action_log};
 use super::sql_types::{Id, Json, Time};
 use super::{Result, Store, on_connection};
-use crate::metadata::ActionKind;
-
-/// Where an event is in its life. Names and meanings are Hasura's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventStatus {
-    /// Accepted, waiting for a worker (asynchronous actions).
-    Created,
-    /// Leased to a node that is delivering it.
-    Processing,
-    /// The handler produced an output.
-    Completed,
-    /// Terminal failure: rejected, invalid output, or retries exhausted.
-    Error,
-}
-
-impl EventStatus {
-    /// The value stored in `action_log.status`.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Created => "created",
-            Self::Processing => "processing",
-            Self::Completed => "completed",
-            Self::Error => "error",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Created,
-            Self::Processing,
-            Self::Completed,
-            Self::Error,
-        ]
-        .into_iter()
-        .find(|status| status.as_str() == text)
-    }
-}
-
-/// How one delivery attempt ended, as stored in `action_attempt.outcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    /// The handler returned an output that matched the action's output type.
-    Success,
-    /// The handler said no (webhook 4xx, guest error); never retried.
-    Rejected,
-    /// Transport failure, timeout, 5xx/429, unreadable reply; retryable.
-    Failed,
-    /// The handler answered, but not with the declared output type; never retried.
-    InvalidOutput,
-}
-
-impl AttemptOutcome {
-    /// The value stored in `action_attempt.outcome`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Success => "success",
-            Self::Rejected => "rejected",
-            Self::Failed => "failed",
-            Self::InvalidOutput => "invalid_output",
-        }
-    }
-
-    fn parse(text: &str) -> Option<Self> {
-        [
-            Self::Success,
-            Self::Rejected,
-            Self::Failed,
-            Self::InvalidOutput,
-        ]
-        .into_iter()
-        .find(|outcome| outcome.as_str() == text)
-    }
-}
 
 /// An invocation to persist before anything is delivered.
 #[derive(Debug, Clone)]
@@ -99,7 +24,7 @@ pub struct NewEvent {
     pub request_headers: Value,
     pub session_variables: Value,
     pub created_at: DateTime<Utc>,
-    pub status: EventStatus,
+    pub status: EventState,
     /// The node holding the lease, for events inserted already `processing`.
     pub locked_by: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
@@ -123,20 +48,12 @@ pub struct AttemptRecord {
     pub logs: Value,
 }
 
-/// The terminal state of an event.
-#[derive(Debug, Clone)]
-pub struct Finish {
-    pub status: EventStatus,
-    pub response_payload: Option<Value>,
-    pub errors: Option<Value>,
-}
-
 /// An event as read back from the store.
 #[derive(Debug, Clone)]
 pub struct EventRecord {
     pub id: Uuid,
     pub action_name: String,
-    pub kind: String,
+    pub kind: ActionKind,
     pub input_payload: Value,
     pub request_headers: Value,
     pub session_variables: Value,
@@ -144,7 +61,7 @@ pub struct EventRecord {
     pub errors: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub response_received_at: Option<DateTime<Utc>>,
-    pub status: EventStatus,
+    pub status: EventState,
     pub attempts: i32,
     pub locked_by: Option<String>,
     pub request_query: Option<String>,
@@ -244,7 +161,8 @@ impl From<StoredEvent> for EventRecord {
         Self {
             id: row.id.0,
             action_name: row.action_name,
-            kind: row.kind,
+            // The CHECK constraint admits only known kinds.
+            kind: ActionKind::parse(&row.kind).unwrap_or_default(),
             input_payload: row.input_payload.0,
             request_headers: row.request_headers.0,
             session_variables: row.session_variables.0,
@@ -253,7 +171,7 @@ impl From<StoredEvent> for EventRecord {
             created_at: row.created_at.0,
             response_received_at: row.response_received_at.map(|t| t.0),
             // The CHECK constraint admits only known statuses.
-            status: EventStatus::parse(&row.status).unwrap_or(EventStatus::Error),
+            status: EventState::parse(&row.status).unwrap_or(EventState::Error),
             attempts: row.attempts,
             locked_by: row.locked_by,
             request_query: row.request_query,
@@ -279,7 +197,7 @@ pub(super) struct Finished {
 impl Finished {
     pub(super) fn new(finish: &Finish) -> Self {
         Self {
-            status: finish.status.as_str(),
+            status: finish.state.as_str(),
             response_payload: finish.response_payload.clone().map(Json),
             errors: finish.errors.clone().map(Json),
             response_received_at: Some(Time::now()),
@@ -304,7 +222,7 @@ pub(super) struct Rescheduled {
 impl Rescheduled {
     pub(super) fn at(due: Time) -> Self {
         Self {
-            status: EventStatus::Created.as_str(),
+            status: EventState::Created.as_str(),
             locked_by: None,
             lease_expires_at: None,
             next_attempt_at: Some(due),
@@ -312,8 +230,33 @@ impl Rescheduled {
     }
 }
 
+/// The columns that hand an interrupted event back to the queue, due now, with its retry
+/// budget moved past the attempt that was cut short.
+// Sets every column every time, so one prepared statement serves all (`prepared::update`).
+#[derive(AsChangeset, diesel::query_builder::QueryId)]
+#[diesel(table_name = action_log, treat_none_as_null = true)]
+pub(super) struct Released {
+    status: &'static str,
+    locked_by: Option<String>,
+    lease_expires_at: Option<Time>,
+    next_attempt_at: Option<Time>,
+    retry_base: i32,
+}
+
+impl Released {
+    pub(super) fn now(retry_base: i32) -> Self {
+        Self {
+            status: EventState::Created.as_str(),
+            locked_by: None,
+            lease_expires_at: None,
+            next_attempt_at: Some(Time::now()),
+            retry_base,
+        }
+    }
+}
+
 impl EventRow {
-    fn new(event: &NewEvent) -> Self {
+    pub(super) fn new(event: &NewEvent) -> Self {
         Self {
             id: Id(event.id),
             action_name: event.action_name.clone(),
@@ -327,7 +270,7 @@ impl EventRow {
             locked_by: event.locked_by.clone(),
             lease_expires_at: event.lease_expires_at.map(Time::from),
             // Asynchronous events are due at once; synchronous ones are delivered inline.
-            next_attempt_at: (event.status == EventStatus::Created)
+            next_attempt_at: (event.status == EventState::Created)
                 .then(|| Time::from(event.created_at)),
             request_query: event.request_query.clone(),
         }
@@ -335,7 +278,7 @@ impl EventRow {
 }
 
 impl AttemptRow {
-    fn new(record: &AttemptRecord) -> Self {
+    pub(super) fn new(record: &AttemptRecord) -> Self {
         Self {
             event_id: Id(record.event_id),
             attempt: record.attempt,
@@ -350,20 +293,6 @@ impl AttemptRow {
     }
 }
 
-/// What becomes of an event after an attempt is recorded.
-#[derive(Debug, Clone)]
-pub enum AfterAttempt {
-    /// The same node tries again (synchronous retries within the action's timeout).
-    Retry,
-    /// The event reached its terminal state; subscribers everywhere are told.
-    Finish(Finish),
-    /// A synchronous call's event reached its terminal state. The caller gets the result in
-    /// its reply, and nobody can subscribe to a synchronous event, so no replica is told.
-    Reply(Finish),
-    /// The event goes back to the queue, due at the given time (asynchronous retries).
-    Reschedule(DateTime<Utc>),
-}
-
 /// Matches the `action_log` row of event `id` only while `owner` holds it in `processing`:
 /// the guard on every write a delivering node makes, so a node that lost its lease matches
 /// nothing.
@@ -376,74 +305,9 @@ pub(super) fn held_by<'a>(id: Id, owner: &'a str) -> _ {
         .and(action_log::locked_by.eq(owner))
 }
 
-const PROCESSING: &str = EventStatus::Processing.as_str();
+const PROCESSING: &str = EventState::Processing.as_str();
 
 impl Store {
-    /// Persists a new event; an asynchronous one wakes the workers of every replica. Nothing
-    /// is delivered before this returns.
-    pub async fn insert_event(&self, event: &NewEvent) -> Result<()> {
-        let announce = event.status == EventStatus::Created;
-        let row = EventRow::new(event);
-        self.committer
-            .commit(Write::Insert {
-                row,
-                announce,
-                // An asynchronous event's id is the reply: it must be on disk first.
-                durable: announce,
-            })
-            .await?;
-        if announce {
-            self.signals.new_events.notify_one();
-        }
-        Ok(())
-    }
-
-    /// Records one attempt, counts it on the event and moves the event on as `then` says —
-    /// all in one commit, and only if `owner` still holds the event. Returns `false` when the
-    /// lease was lost (nothing is written then).
-    pub async fn record_attempt(
-        &self,
-        owner: &str,
-        record: &AttemptRecord,
-        then: AfterAttempt,
-    ) -> Result<bool> {
-        let announce = matches!(then, AfterAttempt::Finish(_));
-        let then = match then {
-            AfterAttempt::Retry => Then::Held,
-            AfterAttempt::Finish(finish) | AfterAttempt::Reply(finish) => Then::Finished {
-                columns: Finished::new(&finish),
-                announce,
-            },
-            AfterAttempt::Reschedule(at) => Then::Rescheduled(Rescheduled::at(Time::from(at))),
-        };
-        let held = self
-            .committer
-            .commit(Write::Attempt {
-                owner: owner.to_owned(),
-                row: AttemptRow::new(record),
-                then,
-            })
-            .await?;
-        if held && announce {
-            // A send error only means nobody in this process is subscribed.
-            let _ = self.signals.results.send(record.event_id);
-        }
-        Ok(held)
-    }
-
-    /// Moves a `processing` event held by `owner` to its terminal state without an attempt
-    /// (its action no longer exists) and releases the lease. Returns `false` when the lease
-    /// was lost.
-    pub async fn finish_event(&self, id: Uuid, owner: &str, finish: &Finish) -> Result<bool> {
-        let columns = Finished::new(finish);
-        let updated = on_connection!(self, |conn| {
-            update(action_log::table, &columns, held_by(Id(id), owner))
-                .execute(conn)
-                .await?
-        });
-        Ok(updated == 1)
-    }
-
     /// Reads one event.
     pub async fn event(&self, id: Uuid) -> Result<Option<EventRecord>> {
         let row: Option<StoredEvent> = on_connection!(self, |conn| {

@@ -7,6 +7,7 @@
 mod commit;
 mod events;
 mod handlers;
+mod lifecycle;
 mod maintenance;
 mod metadata;
 mod notify;
@@ -17,10 +18,9 @@ pub mod schema;
 pub mod sql_types;
 mod sqlite;
 
-pub use events::{
-    AfterAttempt, AttemptOutcome, AttemptRecord, EventRecord, EventStatus, Finish, NewEvent,
-};
+pub use events::{AttemptRecord, EventRecord, NewEvent};
 pub use handlers::StoredHandler;
+pub use lifecycle::{ActionKind, AttemptOutcome, EventState, Finish, Transition};
 pub use maintenance::{EventFilter, Requeued};
 pub use metadata::StoredMetadata;
 pub use notify::Signals;

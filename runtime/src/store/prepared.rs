@@ -163,13 +163,14 @@ mod tests {
     use crate::store::events::{Finished, held_by};
     use crate::store::schema::action_log;
     use crate::store::sql_types::Id;
-    use crate::store::{EventStatus, Finish};
+    use crate::store::{EventState, Finish};
 
     fn finish() -> Finish {
         Finish {
-            status: EventStatus::Completed,
+            state: EventState::Completed,
             response_payload: Some(serde_json::json!({"ok": true})),
             errors: None,
+            announce: true,
         }
     }
 

@@ -1,6 +1,7 @@
 //! Test harness: real databases (a fresh SQLite file or a fresh PostgreSQL database per test),
 //! the real server on port 0, and a real webhook receiver that records what it was sent.
 
+mod process;
 mod webhook;
 
 use std::net::TcpListener;
@@ -11,6 +12,7 @@ use hookwing::config::Environment;
 use hookwing::store::{EventRecord, Store, StoreOptions};
 use serde_json::{Value, json};
 
+pub use process::ServerProcess;
 pub use webhook::{Recorded, Reply, WebhookServer};
 
 /// The built guest examples (crate name, component path), from `build.rs`.

@@ -14,11 +14,22 @@ use async_graphql::{Data, Executor, Request, Response};
 use async_graphql_actix_web::GraphQLSubscription;
 use serde_json::Value;
 
-use super::RequestContext;
-use super::errors::with_codes;
 use crate::auth::{ClientHeaders, Session};
+use crate::graphql::RequestContext;
+use crate::graphql::errors::with_codes;
+use crate::live::Live;
 use crate::server::AppState;
-use crate::server::state::Live;
+
+/// Registers `GET /v1/graphql` with `Upgrade: websocket`; other requests to the path fall
+/// through to [`super::graphql`].
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        web::resource("/v1/graphql")
+            .guard(actix_web::guard::Get())
+            .guard(actix_web::guard::Header("upgrade", "websocket"))
+            .route(web::get().to(subscriptions)),
+    );
+}
 
 /// Runs each operation on the schema of the role the connection authenticated as.
 #[derive(Clone)]
@@ -52,7 +63,7 @@ impl Executor for RoleExecutor {
 }
 
 /// `GET /v1/graphql` with `Upgrade: websocket`.
-pub async fn subscriptions(
+async fn subscriptions(
     state: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,

@@ -1,40 +1,49 @@
-//! HTTP endpoints of the GraphQL API.
+//! `POST /v1/graphql`, and GraphiQL on `GET /`.
 
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::{BatchRequest, BatchResponse, Request, Response};
 
-use super::RequestContext;
-use super::errors::{ensure_code, request_error, with_codes};
+use super::body;
+use super::error::{Envelope, GraphqlError};
 use crate::auth::{ClientHeaders, Session};
+use crate::graphql::RequestContext;
+use crate::graphql::errors::{ensure_code, with_codes};
 use crate::server::AppState;
-use crate::server::body::{self, BodyError};
+
+/// Registers `POST /v1/graphql` and `GET /`; subscriptions (`GET /v1/graphql` with an upgrade)
+/// are registered before, by [`super::subscriptions`].
+pub fn configure(config: &mut web::ServiceConfig) {
+    config
+        .service(
+            web::resource("/")
+                .route(web::get().to(graphiql))
+                .default_service(Envelope::Graphql.method_not_allowed()),
+        )
+        .service(
+            web::resource("/v1/graphql")
+                .route(web::post().to(execute))
+                .default_service(Envelope::Graphql.method_not_allowed()),
+        );
+}
 
 /// `POST /v1/graphql`.
-pub async fn execute(
+async fn execute(
     state: web::Data<AppState>,
     request: HttpRequest,
     payload: web::Payload,
-) -> HttpResponse {
-    let session = match state.auth.authenticate(request.headers()) {
-        Ok(session) => session,
-        Err(error) => {
-            return HttpResponse::build(error.status())
-                .json(request_error(error.to_string(), error.code()));
-        }
-    };
+) -> Result<HttpResponse, GraphqlError> {
+    let session = state.auth.authenticate(request.headers())?;
     let limit = state.config.limits.max_body_bytes;
-    let body = match body::read(payload, request.headers(), limit).await {
-        Ok(body) => body,
-        Err(error) => return body_error(error),
-    };
-    let batch: BatchRequest = match serde_json::from_slice(&body) {
-        Ok(batch) => batch,
-        Err(error) => {
-            let message = format!("the request body is not a GraphQL request: {error}");
-            return HttpResponse::BadRequest().json(request_error(message, "invalid-json"));
-        }
-    };
+    let body = body::read(payload, request.headers(), limit).await?;
+    let batch: BatchRequest = serde_json::from_slice(&body).map_err(|error| {
+        GraphqlError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-json",
+            format!("the request body is not a GraphQL request: {error}"),
+        )
+    })?;
     let client_headers = ClientHeaders::capture(request.headers());
     let live = state.live();
     let schema = live.schema_for(session.role());
@@ -51,7 +60,7 @@ pub async fn execute(
             BatchResponse::Batch(responses)
         }
     };
-    HttpResponse::Ok().json(response)
+    Ok(HttpResponse::Ok().json(response))
 }
 
 async fn run(
@@ -73,17 +82,8 @@ async fn run(
     with_codes(schema.execute(request.data(context)).await)
 }
 
-/// Maps a body that could not be read to its error response.
-pub fn body_error(error: BodyError) -> HttpResponse {
-    let body = request_error(error.to_string(), error.code());
-    match error {
-        BodyError::TooLarge { .. } => HttpResponse::PayloadTooLarge().json(body),
-        BodyError::Read(_) => HttpResponse::BadRequest().json(body),
-    }
-}
-
 /// `GET /`: GraphiQL pointed at this server.
-pub async fn graphiql() -> HttpResponse {
+async fn graphiql() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .body(

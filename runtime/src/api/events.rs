@@ -8,8 +8,30 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{AppState, admin};
-use crate::store::{AttemptRecord, EventFilter, EventRecord, EventStatus, Requeued};
+use super::admin::require_admin;
+use super::error::{AdminError, Envelope};
+use crate::server::AppState;
+use crate::store::{AttemptRecord, EventFilter, EventRecord, EventState, Requeued};
+
+/// Registers `/v1/events`.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        Envelope::Admin
+            .scope("/v1/events")
+            .wrap(actix_web::middleware::from_fn(require_admin))
+            .service(
+                web::resource("")
+                    .route(web::get().to(list))
+                    .route(web::delete().to(clear))
+                    .default_service(Envelope::Admin.method_not_allowed()),
+            )
+            .service(
+                web::resource("/{id}/redeliver")
+                    .route(web::post().to(redeliver))
+                    .default_service(Envelope::Admin.method_not_allowed()),
+            ),
+    );
+}
 
 /// Query parameters of `GET` and `DELETE /v1/events`.
 #[derive(Debug, Deserialize)]
@@ -23,16 +45,18 @@ pub struct Selection {
 }
 
 impl Selection {
-    fn filter(&self) -> Result<EventFilter, String> {
+    fn filter(&self) -> Result<EventFilter, AdminError> {
         let status = match self.status.as_deref() {
             None => None,
-            Some("created") => Some(EventStatus::Created),
-            Some("processing") => Some(EventStatus::Processing),
-            Some("completed") => Some(EventStatus::Completed),
-            Some("error") => Some(EventStatus::Error),
+            Some("created") => Some(EventState::Created),
+            Some("processing") => Some(EventState::Processing),
+            Some("completed") => Some(EventState::Completed),
+            Some("error") => Some(EventState::Error),
             Some(other) => {
-                return Err(format!(
-                    "unknown status `{other}` (created, processing, completed, error)"
+                return Err(AdminError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid-request",
+                    format!("unknown status `{other}` (created, processing, completed, error)"),
                 ));
             }
         };
@@ -71,75 +95,78 @@ fn event_json(event: &EventRecord, attempts: &[AttemptRecord]) -> Value {
     })
 }
 
-fn store_failure(error: &crate::store::Error) -> HttpResponse {
-    tracing::error!(%error, "events API");
-    admin::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "unexpected",
-        "database query error",
-    )
+fn store_failure(error: &crate::store::Error) -> AdminError {
+    AdminError::store("events API", error)
 }
 
 /// `GET /v1/events?action=&status=&older_than_secs=&limit=` (newest first, 50 by default).
-pub async fn list(state: web::Data<AppState>, selection: web::Query<Selection>) -> HttpResponse {
-    let filter = match selection.filter() {
-        Ok(filter) => filter,
-        Err(reason) => return admin::error(StatusCode::BAD_REQUEST, "invalid-request", reason),
-    };
+async fn list(
+    state: web::Data<AppState>,
+    selection: web::Query<Selection>,
+) -> Result<HttpResponse, AdminError> {
+    let filter = selection.filter()?;
     let limit = selection.limit.unwrap_or(50).clamp(1, 1000);
-    let events = match state.store.list_events(&filter, limit).await {
-        Ok(events) => events,
-        Err(error) => return store_failure(&error),
-    };
+    let events = state
+        .store
+        .list_events(&filter, limit)
+        .await
+        .map_err(|e| store_failure(&e))?;
     let mut listed = Vec::with_capacity(events.len());
     for event in &events {
-        match state.store.attempts(event.id).await {
-            Ok(attempts) => listed.push(event_json(event, &attempts)),
-            Err(error) => return store_failure(&error),
-        }
+        let attempts = state
+            .store
+            .attempts(event.id)
+            .await
+            .map_err(|e| store_failure(&e))?;
+        listed.push(event_json(event, &attempts));
     }
-    HttpResponse::Ok().json(json!({"events": listed}))
+    Ok(HttpResponse::Ok().json(json!({"events": listed})))
 }
 
 /// `POST /v1/events/{id}/redeliver`: a finished asynchronous event goes back in the queue with
 /// a fresh retry budget; its earlier attempts stay on record.
-pub async fn redeliver(state: web::Data<AppState>, id: web::Path<Uuid>) -> HttpResponse {
+async fn redeliver(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AdminError> {
     let id = id.into_inner();
     match state.store.requeue(id).await {
         Ok(Requeued::Yes) => {
             if let Err(error) = state.store.announce_new_event().await {
                 tracing::warn!(%error, "cannot wake workers; they will poll");
             }
-            HttpResponse::Ok().json(json!({"redelivering": id}))
+            Ok(HttpResponse::Ok().json(json!({"redelivering": id})))
         }
-        Ok(Requeued::NotFound) => admin::error(
+        Ok(Requeued::NotFound) => Err(AdminError::new(
             StatusCode::NOT_FOUND,
             "not-exists",
             format!("no event {id}"),
-        ),
-        Ok(Requeued::Synchronous) => admin::error(
+        )),
+        Ok(Requeued::Synchronous) => Err(AdminError::new(
             StatusCode::BAD_REQUEST,
             "not-supported",
             "synchronous events are not redelivered: their caller has gone",
-        ),
-        Ok(Requeued::NotFinished) => admin::error(
+        )),
+        Ok(Requeued::NotFinished) => Err(AdminError::new(
             StatusCode::CONFLICT,
             "not-finished",
             format!("event {id} is still waiting or being delivered"),
-        ),
-        Err(error) => store_failure(&error),
+        )),
+        Err(error) => Err(store_failure(&error)),
     }
 }
 
 /// `DELETE /v1/events?action=&older_than_secs=`: removes finished events and their attempts;
 /// waiting ones are never touched.
-pub async fn clear(state: web::Data<AppState>, selection: web::Query<Selection>) -> HttpResponse {
-    let filter = match selection.filter() {
-        Ok(filter) => filter,
-        Err(reason) => return admin::error(StatusCode::BAD_REQUEST, "invalid-request", reason),
-    };
-    match state.store.delete_finished(&filter).await {
-        Ok(deleted) => HttpResponse::Ok().json(json!({"deleted": deleted})),
-        Err(error) => store_failure(&error),
-    }
+async fn clear(
+    state: web::Data<AppState>,
+    selection: web::Query<Selection>,
+) -> Result<HttpResponse, AdminError> {
+    let filter = selection.filter()?;
+    let deleted = state
+        .store
+        .delete_finished(&filter)
+        .await
+        .map_err(|e| store_failure(&e))?;
+    Ok(HttpResponse::Ok().json(json!({"deleted": deleted})))
 }

@@ -1,16 +1,13 @@
-//! Prometheus metrics, on `GET /metrics`: what was invoked and how it ended, how long attempts,
+//! Prometheus metrics (served on `GET /metrics` by the API): what was invoked and how it ended, how long attempts,
 //! wasm instantiation and store operations take, and how deep the asynchronous queue is. Each
 //! server has its own registry, so several can run in one process (as the tests do).
 
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
-
-use super::AppState;
 
 /// Latency buckets from 100 µs to 30 s: in-process wasm calls sit at the bottom, webhooks and
 /// timeouts at the top.
@@ -106,47 +103,27 @@ impl Metrics {
         }
     }
 
+    /// Sets the queue-depth gauges: asynchronous events `waiting` and `delivering`.
+    pub fn set_queue_depth(&self, waiting: i64, delivering: i64) {
+        self.queue_depth
+            .with_label_values(&["created"])
+            .set(waiting);
+        self.queue_depth
+            .with_label_values(&["processing"])
+            .set(delivering);
+    }
+
+    /// Every metric, in the Prometheus text format.
+    pub fn encode(&self) -> Result<Vec<u8>, prometheus::Error> {
+        let mut text = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut text)?;
+        Ok(text)
+    }
+
     /// Records one store operation's latency.
     pub fn store_operation(&self, operation: &str, took: Duration) {
         self.store
             .with_label_values(&[operation])
             .observe(took.as_secs_f64());
-    }
-}
-
-/// `GET /metrics`, in the Prometheus text format.
-pub async fn render(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.queue_depth().await {
-        Ok((waiting, delivering)) => {
-            state
-                .metrics
-                .queue_depth
-                .with_label_values(&["created"])
-                .set(waiting);
-            state
-                .metrics
-                .queue_depth
-                .with_label_values(&["processing"])
-                .set(delivering);
-        }
-        Err(error) => tracing::warn!(%error, "cannot read the queue depth"),
-    }
-    let mut text = Vec::new();
-    if let Err(error) = TextEncoder::new().encode(&state.metrics.registry.gather(), &mut text) {
-        tracing::error!(%error, "cannot encode metrics");
-        return HttpResponse::InternalServerError().finish();
-    }
-    HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(text)
-}
-
-/// `GET /readyz`: 200 when the database answers, 503 otherwise — for load balancers, which
-/// should stop sending traffic while the store is unreachable.
-pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(serde_json::json!({"status": "ready"})),
-        Err(error) => HttpResponse::ServiceUnavailable()
-            .json(serde_json::json!({"status": "unavailable", "reason": error.to_string()})),
     }
 }

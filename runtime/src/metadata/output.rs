@@ -4,9 +4,9 @@
 
 use serde_json::Value;
 
-use crate::metadata::Catalog;
-use crate::metadata::types::{BaseType, Type};
-use crate::metadata::validate::{ScalarKind, TypeDef};
+use super::Catalog;
+use super::types::{BaseType, Type};
+use super::validate::{ScalarKind, TypeDef};
 
 /// `Ok` when `value` fits `ty`; otherwise where and why it does not.
 pub fn check(catalog: &Catalog, ty: &Type, value: &Value) -> Result<(), String> {

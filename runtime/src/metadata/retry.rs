@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::metadata::{ActionKind, RetryConf};
+use super::{ActionKind, RetryConf};
 
 /// A resolved retry policy.
 #[derive(Debug, Clone, PartialEq)]

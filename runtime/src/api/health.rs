@@ -1,0 +1,56 @@
+//! The probes and metrics: `GET /healthz` (the process answers), `GET /readyz` (the database
+//! answers) and `GET /metrics` (Prometheus text format).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use serde_json::json;
+
+use super::error::{AdminError, Envelope};
+use crate::server::AppState;
+
+/// Registers `/healthz`, `/readyz` and `/metrics`.
+pub fn configure(config: &mut web::ServiceConfig) {
+    for (path, route) in [
+        ("/healthz", web::get().to(healthz)),
+        ("/readyz", web::get().to(readyz)),
+        ("/metrics", web::get().to(metrics)),
+    ] {
+        config.service(
+            web::resource(path)
+                .route(route)
+                .default_service(Envelope::Admin.method_not_allowed()),
+        );
+    }
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"status": "ok"}))
+}
+
+/// 200 when the database answers, 503 otherwise — for load balancers, which should stop
+/// sending traffic while the store is unreachable.
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
+        Err(error) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "reason": error.to_string()})),
+    }
+}
+
+async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+    match state.store.queue_depth().await {
+        Ok((waiting, delivering)) => state.metrics.set_queue_depth(waiting, delivering),
+        Err(error) => tracing::warn!(%error, "cannot read the queue depth"),
+    }
+    let text = state.metrics.encode().map_err(|error| {
+        tracing::error!(%error, "cannot encode metrics");
+        AdminError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unexpected",
+            "cannot encode metrics",
+        )
+    })?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(text))
+}

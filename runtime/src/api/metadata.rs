@@ -1,0 +1,59 @@
+//! `POST /v1/metadata`: Hasura's metadata API for actions (admin only).
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use super::admin::require_admin;
+use super::body;
+use super::error::{AdminError, Envelope};
+use crate::live::CommitError;
+use crate::metadata::MetadataError;
+use crate::metadata::ops::Request;
+use crate::server::AppState;
+
+/// Registers `/v1/metadata`.
+pub fn configure(config: &mut web::ServiceConfig) {
+    config.service(
+        Envelope::Admin
+            .scope("/v1/metadata")
+            .wrap(actix_web::middleware::from_fn(require_admin))
+            .service(
+                web::resource("")
+                    .route(web::post().to(handle))
+                    .default_service(Envelope::Admin.method_not_allowed()),
+            ),
+    );
+}
+
+/// Handles one metadata request.
+async fn handle(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let limit = state.config.limits.max_body_bytes;
+    let body = body::read(payload, request.headers(), limit).await?;
+    let operation: Request = serde_json::from_slice(&body).map_err(|error| {
+        AdminError::at(
+            StatusCode::BAD_REQUEST,
+            MetadataError::new("parse-failed", "$", error.to_string()),
+        )
+    })?;
+    let response = state.served.apply(&operation).await.map_err(commit_error)?;
+    Ok(HttpResponse::Ok().json(response))
+}
+
+fn commit_error(error: CommitError) -> AdminError {
+    let body = error.to_metadata_error();
+    let status = match &error {
+        CommitError::Conflict { .. } | CommitError::Store(crate::store::Error::Conflict { .. }) => {
+            StatusCode::CONFLICT
+        }
+        CommitError::Store(cause) => {
+            tracing::error!(error = %cause, "metadata write failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+        CommitError::Invalid(_) | CommitError::Schema(_) => StatusCode::BAD_REQUEST,
+    };
+    AdminError::at(status, body)
+}

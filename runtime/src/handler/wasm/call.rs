@@ -1,0 +1,232 @@
+//! One call of a component: a fresh `Store` with the handler's limits and a deadline, an
+//! instance from the pre-instantiated component, and what happened mapped onto the same
+//! [`Reply`] classes webhooks produce.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use wasmtime::{Store, UpdateDeadline};
+
+use super::bindings::{ActionError, Event, HandlerError, Request};
+use super::registry::Loaded;
+use super::state::{HostState, LogTag};
+use super::{WasmHost, WasmRef};
+use crate::handler::{CallContext, Delivery, HandlerRequest, Reply};
+
+impl WasmHost {
+    /// Makes one attempt; never fails, every problem is a [`Reply::Failed`].
+    pub async fn call(
+        &self,
+        wasm_ref: &WasmRef,
+        request: &HandlerRequest<'_>,
+        _context: &CallContext<'_>,
+        timeout: Duration,
+    ) -> Delivery {
+        let deadline = Instant::now() + timeout;
+        let loaded = match self.resolve(wasm_ref).await {
+            Ok(loaded) => loaded,
+            Err(reason) => return failed(reason, Vec::new()),
+        };
+        let _permit = match &loaded.concurrency {
+            Some(semaphore) => {
+                match tokio::time::timeout(timeout, semaphore.clone().acquire_owned()).await {
+                    Ok(Ok(permit)) => Some(permit),
+                    _ => {
+                        return failed(
+                            format!(
+                                "handler `{}` stayed at its max_concurrency until the deadline",
+                                loaded.name
+                            ),
+                            Vec::new(),
+                        );
+                    }
+                }
+            }
+            None => None,
+        };
+        let tag = LogTag {
+            handler: loaded.name.clone(),
+            event_id: request.event.id.to_string(),
+        };
+        let state = HostState::new(
+            loaded.memory_limit,
+            loaded.config.clone(),
+            loaded.policy.clone(),
+            tag,
+        );
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        // Yield to tokio every tick so a busy guest shares its thread; trap at the deadline.
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Err(wasmtime::Error::new(DeadlineExceeded))
+            } else {
+                Ok(UpdateDeadline::Yield(1))
+            }
+        });
+        store.set_epoch_deadline(1);
+
+        let wit_request = to_wit(request);
+        let outcome = tokio::time::timeout(timeout, async {
+            let started = Instant::now();
+            let instance = loaded.pre.instantiate_async(&mut store).await?;
+            self.instantiation.observe(started.elapsed().as_secs_f64());
+            instance
+                .hookwing_action_handler()
+                .call_handle(&mut store, &wit_request)
+                .await
+        })
+        .await;
+        let denied = store.data().denied_requests();
+        let mut logs = store.data_mut().take_logs();
+        for reason in &denied {
+            logs.push(serde_json::json!({"level": "warn", "message": format!("outbound request refused: {reason}")}));
+        }
+        let reply = match outcome {
+            Err(_) => Reply::Failed {
+                reason: deadline_reason(timeout),
+                retry_after: None,
+            },
+            Ok(Err(error)) => Reply::Failed {
+                reason: describe_trap(&error, timeout, &loaded),
+                retry_after: None,
+            },
+            Ok(Ok(Ok(output))) => match serde_json::from_str::<Value>(&output) {
+                Ok(output) => Reply::Success { output },
+                Err(e) => Reply::Failed {
+                    reason: format!("wasm handler returned output that is not JSON: {e}"),
+                    retry_after: None,
+                },
+            },
+            Ok(Ok(Err(HandlerError::Reject(rejection)))) => rejected(rejection, &mut logs),
+            Ok(Ok(Err(HandlerError::Retry(retry)))) => Reply::Failed {
+                reason: format!("wasm handler asked for a retry: {}", retry.reason),
+                retry_after: retry.after_ms.map(Duration::from_millis),
+            },
+        };
+        Delivery {
+            reply,
+            status_code: None,
+            logs,
+        }
+    }
+}
+
+/// Raised from the epoch callback when a call runs past its deadline.
+#[derive(Debug)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline exceeded")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
+
+fn deadline_reason(timeout: Duration) -> String {
+    format!(
+        "wasm handler did not finish within {} ms",
+        timeout.as_millis()
+    )
+}
+
+fn describe_trap(error: &wasmtime::Error, timeout: Duration, loaded: &Loaded) -> String {
+    if error.downcast_ref::<DeadlineExceeded>().is_some() {
+        return deadline_reason(timeout);
+    }
+    let text = shorten(&format!("{error:?}"));
+    if text.contains("forcing trap when growing memory") {
+        return format!(
+            "wasm handler ran out of memory (limit {} MiB): {error:#}",
+            loaded.memory_limit >> 20
+        );
+    }
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::StackOverflow) => "wasm handler overflowed its stack".into(),
+        Some(trap) => format!("wasm handler trapped ({trap}): {text}"),
+        None => format!("wasm handler failed: {text}"),
+    }
+}
+
+/// A trap's report with its backtrace cut to the innermost frames: enough to locate the fault,
+/// not a 10,000-line attempt record after a deep recursion.
+fn shorten(report: &str) -> String {
+    const MAX_LINES: usize = 12;
+    let lines: Vec<&str> = report.lines().collect();
+    if lines.len() <= MAX_LINES {
+        return report.to_owned();
+    }
+    let cause = lines
+        .iter()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .copied()
+        .unwrap_or_default();
+    format!(
+        "{}\n    … {} more lines …\n{}",
+        lines[..MAX_LINES].join("\n"),
+        lines.len() - MAX_LINES - 1,
+        cause
+    )
+}
+
+fn rejected(rejection: ActionError, logs: &mut Vec<Value>) -> Reply {
+    let extensions =
+        rejection
+            .extensions
+            .and_then(|text| match serde_json::from_str::<Value>(&text) {
+                Ok(value @ Value::Object(_)) => Some(value),
+                _ => {
+                    logs.push(serde_json::json!({"level": "warn",
+                "message": "the rejection's extensions are not a JSON object; they were dropped"}));
+                    None
+                }
+            });
+    Reply::Rejected {
+        message: rejection.message,
+        extensions,
+    }
+}
+
+fn failed(reason: String, logs: Vec<Value>) -> Delivery {
+    Delivery {
+        reply: Reply::Failed {
+            reason,
+            retry_after: None,
+        },
+        status_code: None,
+        logs,
+    }
+}
+
+fn to_wit(request: &HandlerRequest<'_>) -> Request {
+    let session_variables = request
+        .session_variables
+        .as_object()
+        .map(|vars| {
+            vars.iter()
+                .map(|(name, value)| {
+                    let value = value
+                        .as_str()
+                        .map_or_else(|| value.to_string(), str::to_owned);
+                    (name.clone(), value)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Request {
+        action: request.action.name.to_owned(),
+        input: request.input.to_string(),
+        session_variables,
+        request_query: request.request_query.to_owned(),
+        event: Event {
+            id: request.event.id.to_string(),
+            attempt: request.event.attempt,
+            created_at: request
+                .event
+                .created_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        },
+    }
+}

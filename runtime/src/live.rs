@@ -1,0 +1,286 @@
+//! What is being served, and how it changes: the validated catalog and the per-role schemas
+//! built from it, replaced atomically by the metadata commit protocol — edit, validate the
+//! whole result, build the schemas, persist over the expected resource version, swap, announce
+//! to other replicas, run side effects. Requests in flight finish on the schema they started
+//! with; nothing changes unless every step before the swap works.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use async_graphql::dynamic::Schema;
+use serde_json::Value;
+
+use crate::config::{Config, Environment};
+use crate::dispatch::Dispatcher;
+use crate::dispatch::worker::CatalogSource;
+use crate::graphql::schema::{self, QueryLimits};
+use crate::handler::wasm::{KnownHandlers, WasmHost};
+use crate::metadata::ops::{self, SideEffect};
+use crate::metadata::validate::ResolvedAction;
+use crate::metadata::{Catalog, Metadata, MetadataError, directory, validate};
+use crate::store::{self, Store};
+
+/// What is being served right now.
+pub struct Live {
+    pub catalog: Arc<Catalog>,
+    /// Every action: what the `admin` role sees.
+    pub schema: Schema,
+    /// Per role that holds a permission: the actions granted to it.
+    role_schemas: HashMap<String, Schema>,
+    /// No actions: what every other role sees.
+    empty_schema: Schema,
+    pub resource_version: i64,
+}
+
+impl Live {
+    /// The schema `role` may see: actions are visible only to `admin` and to the roles they
+    /// are granted to, in queries and in introspection alike.
+    pub fn schema_for(&self, role: &str) -> &Schema {
+        if role == "admin" {
+            return &self.schema;
+        }
+        self.role_schemas.get(role).unwrap_or(&self.empty_schema)
+    }
+}
+
+/// Why a metadata change was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    #[error(transparent)]
+    Invalid(#[from] MetadataError),
+    #[error("cannot build the GraphQL schema: {0}")]
+    Schema(String),
+    #[error("resource version {presented} does not match the stored version {stored}")]
+    Conflict { presented: i64, stored: i64 },
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+impl CommitError {
+    /// The error in the metadata API's shape.
+    pub fn to_metadata_error(&self) -> MetadataError {
+        match self {
+            Self::Invalid(error) => error.clone(),
+            Self::Schema(reason) => MetadataError::new("validation-failed", "$", reason.clone()),
+            Self::Conflict { .. } => MetadataError::new("conflict", "$", self.to_string()),
+            Self::Store(store::Error::Conflict { .. }) => {
+                MetadataError::new("conflict", "$", self.to_string())
+            }
+            Self::Store(_) => MetadataError::new("unexpected", "$", "database query error"),
+        }
+    }
+}
+
+/// The metadata being served, and the one way it changes. One per server.
+pub struct Served {
+    live: Arc<ArcSwap<Live>>,
+    store: Store,
+    environment: Environment,
+    limits: QueryLimits,
+    dispatcher: Dispatcher,
+    wasm: Arc<WasmHost>,
+    /// Serialises metadata writers inside this process; the resource version guards against
+    /// writers elsewhere.
+    writes: tokio::sync::Mutex<()>,
+}
+
+impl Served {
+    /// Loads the stored metadata, applies `metadata_dir` over it when it differs, and builds
+    /// the first schemas.
+    pub async fn load(
+        store: Store,
+        config: &Config,
+        dispatcher: Dispatcher,
+        wasm: Arc<WasmHost>,
+    ) -> Result<Self, LoadError> {
+        let (mut metadata, mut version) = match store.load_metadata().await? {
+            Some(stored) => (parse_stored(stored.document)?, stored.resource_version),
+            None => (Metadata::empty(), 0),
+        };
+        if let Some(dir) = &config.metadata_dir {
+            let from_dir = directory::load(dir)?;
+            if from_dir != metadata {
+                version = save(
+                    &store,
+                    &config.environment,
+                    &wasm.known(),
+                    version,
+                    &from_dir,
+                )
+                .await?;
+                metadata = from_dir;
+                tracing::info!(dir = %dir.display(), version, "applied metadata directory");
+            }
+        }
+        let limits = QueryLimits {
+            max_depth: config.limits.max_query_depth,
+            max_complexity: config.limits.max_query_complexity,
+        };
+        let catalog =
+            validate(&metadata, &config.environment, &wasm.known()).map_err(CommitError::from)?;
+        let first = build_live(limits, &dispatcher, catalog, version)?;
+        Ok(Self {
+            live: Arc::new(ArcSwap::from_pointee(first)),
+            store,
+            environment: config.environment.clone(),
+            limits,
+            dispatcher,
+            wasm,
+            writes: tokio::sync::Mutex::new(()),
+        })
+    }
+
+    /// The schema and catalog being served.
+    pub fn current(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// The current catalog, for readers that outlive one request (the delivery engine reads it
+    /// per event, so metadata changes apply at once).
+    pub fn catalog_source(&self) -> CatalogSource {
+        let live = Arc::clone(&self.live);
+        Arc::new(move || Arc::clone(&live.load().catalog))
+    }
+
+    /// Held while metadata changes, and by anything that must not interleave with a change.
+    pub async fn write_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.writes.lock().await
+    }
+
+    /// Catches up with changes made elsewhere — another replica, or `hookwing metadata apply`:
+    /// uploaded handlers first, then the metadata if its stored version moved. Returns whether
+    /// the schema was swapped.
+    pub async fn refresh(&self) -> Result<bool, CommitError> {
+        let _guard = self.writes.lock().await;
+        if let Err(error) = self.wasm.reload().await {
+            tracing::warn!(%error, "cannot reload wasm handlers");
+        }
+        let live = self.current();
+        if self.store.metadata_version().await? == Some(live.resource_version) {
+            return Ok(false);
+        }
+        let Some(stored) = self.store.load_metadata().await? else {
+            return Ok(false);
+        };
+        let metadata = parse_stored(stored.document)?;
+        let catalog = validate(&metadata, &self.environment, &self.wasm.known())?;
+        let next = build_live(
+            self.limits,
+            &self.dispatcher,
+            catalog,
+            stored.resource_version,
+        )?;
+        self.live.store(Arc::new(next));
+        tracing::info!(
+            version = stored.resource_version,
+            "picked up metadata changed elsewhere"
+        );
+        Ok(true)
+    }
+
+    /// Applies one metadata API request: edit, validate the whole result, persist, swap the
+    /// schema, then run side effects. Nothing changes unless every step before the swap works.
+    pub async fn apply(&self, request: &ops::Request) -> Result<Value, CommitError> {
+        let _guard = self.writes.lock().await;
+        let live = self.current();
+        let stored = live.resource_version;
+        if let Some(presented) = request.resource_version
+            && presented != stored
+        {
+            return Err(CommitError::Conflict { presented, stored });
+        }
+        let mut metadata = live.catalog.metadata.clone();
+        let applied = ops::apply(request, &mut metadata, stored)?;
+        if !applied.changed {
+            return Ok(applied.response);
+        }
+        let handlers = self.wasm.known();
+        let catalog = validate(&metadata, &self.environment, &handlers)?;
+        let next = build_live(self.limits, &self.dispatcher, catalog, stored)?;
+        let version = save(&self.store, &self.environment, &handlers, stored, &metadata).await?;
+        self.live.store(Arc::new(Live {
+            resource_version: version,
+            ..next
+        }));
+        if let Err(error) = self.store.announce_metadata_change().await {
+            tracing::warn!(%error, "cannot tell other replicas about the change; they will poll");
+        }
+        for effect in applied.effects {
+            match effect {
+                SideEffect::ClearData { action } => {
+                    let deleted = self.store.delete_events_of_action(&action).await?;
+                    tracing::info!(action, deleted, "cleared events of dropped action");
+                }
+            }
+        }
+        Ok(applied.response)
+    }
+}
+
+/// Why the metadata to serve at start could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("metadata directory: {0}")]
+    Directory(#[from] directory::DirectoryError),
+    #[error("stored metadata is invalid: {0}")]
+    Commit(#[from] CommitError),
+}
+
+impl From<store::Error> for LoadError {
+    fn from(error: store::Error) -> Self {
+        Self::Commit(CommitError::Store(error))
+    }
+}
+
+/// The stored metadata document, parsed.
+fn parse_stored(document: Value) -> Result<Metadata, CommitError> {
+    serde_json::from_value(document)
+        .map_err(|e| CommitError::Invalid(MetadataError::new("parse-failed", "$", e.to_string())))
+}
+/// Validates and stores `metadata` over version `expected`; returns the new version.
+pub async fn save(
+    store: &Store,
+    environment: &Environment,
+    handlers: &KnownHandlers,
+    expected: i64,
+    metadata: &Metadata,
+) -> Result<i64, CommitError> {
+    validate(metadata, environment, handlers)?;
+    let document = serde_json::to_value(metadata)
+        .map_err(|e| MetadataError::new("unexpected", "$", e.to_string()))?;
+    Ok(store.save_metadata(expected, &document).await?)
+}
+
+fn build_live(
+    limits: QueryLimits,
+    dispatcher: &Dispatcher,
+    catalog: Catalog,
+    resource_version: i64,
+) -> Result<Live, CommitError> {
+    let catalog = Arc::new(catalog);
+    let build = |visible: &dyn Fn(&ResolvedAction) -> bool| {
+        schema::build(Arc::clone(&catalog), dispatcher.clone(), limits, visible)
+            .map_err(|e| CommitError::Schema(e.to_string()))
+    };
+    let schema = build(&|_| true)?;
+    let empty_schema = build(&|_| false)?;
+    let roles: BTreeSet<&str> = catalog
+        .actions
+        .values()
+        .flat_map(|action| action.action.permissions.iter().map(|p| p.role.as_str()))
+        .collect();
+    let mut role_schemas = HashMap::new();
+    for role in roles {
+        let granted =
+            |action: &ResolvedAction| action.action.permissions.iter().any(|p| p.role == role);
+        role_schemas.insert(role.to_owned(), build(&granted)?);
+    }
+    Ok(Live {
+        catalog: Arc::clone(&catalog),
+        schema,
+        role_schemas,
+        empty_schema,
+        resource_version,
+    })
+}

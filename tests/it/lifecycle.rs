@@ -1,0 +1,245 @@
+//! No state without an exit, with real processes: synchronous events whose server died
+//! mid-call are finished by the next one, and SIGINT and SIGTERM both shut down gracefully —
+//! in-flight calls answered, cut-short deliveries recorded as interrupted and not charged.
+
+use std::time::Duration;
+
+use hookwing::store::{AttemptOutcome, EventState};
+use serde_json::{Value, json};
+
+use crate::harness::{
+    Backend, Reply, ServerProcess, TestDb, WebhookServer, async_login, http_client, login_action,
+    login_types, on_both_backends,
+};
+
+on_both_backends!(
+    sync_calls_of_a_killed_server_are_finished_as_abandoned,
+    sigint_and_sigterm_shut_down_gracefully,
+);
+
+const CALLS: usize = 20;
+
+/// Polls `check` every 100 ms for up to `limit`; whether it ever held.
+async fn eventually(limit: Duration, mut check: impl AsyncFnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < until {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn sync_calls_of_a_killed_server_are_finished_as_abandoned(backend: Backend) {
+    let webhook = WebhookServer::start(|_, _| {
+        Reply::json(200, json!({"accessToken": "t", "userId": 1})).after(Duration::from_secs(30))
+    })
+    .await;
+    let db = TestDb::new(backend).await;
+    let cache = tempfile::tempdir().expect("cache");
+    let doomed = ServerProcess::start(&db.url, cache.path()).await;
+    doomed.post("/v1/metadata", login_types()).await;
+    let handler = format!("{}/login", webhook.url);
+    let created = doomed
+        .post(
+            "/v1/metadata",
+            login_action(&handler, json!({"timeout": 2})),
+        )
+        .await;
+    assert!(created.get("error").is_none(), "{created}");
+
+    let url = format!("{}/v1/graphql", doomed.url);
+    let calls: Vec<_> = (0..CALLS)
+        .map(|_| {
+            let (client, url) = (http_client(), url.clone());
+            tokio::spawn(async move {
+                let query = crate::harness::LOGIN_MUTATION;
+                client.post(url).json(&json!({"query": query})).send().await
+            })
+        })
+        .collect();
+    let all_in_flight = eventually(Duration::from_secs(20), async || {
+        webhook.requests().len() == CALLS
+    })
+    .await;
+    assert!(all_in_flight, "every call reached the webhook");
+    doomed.kill();
+    for call in calls {
+        assert!(
+            call.await.expect("task").is_err(),
+            "the killed server answered nobody"
+        );
+    }
+    let events = db.events("userLogin").await;
+    assert_eq!(events.len(), CALLS);
+    assert!(events.iter().all(|e| e.status == EventState::Processing));
+
+    // The next server finishes them once their leases (timeout + lease) have run out.
+    let successor = ServerProcess::start(&db.url, cache.path()).await;
+    let finished = eventually(Duration::from_secs(30), async || {
+        db.events("userLogin")
+            .await
+            .iter()
+            .all(|e| e.status == EventState::Error)
+    })
+    .await;
+    assert!(finished, "{:?}", db.events("userLogin").await);
+    let store = db.store().await;
+    for event in db.events("userLogin").await {
+        assert_eq!(
+            event.errors.expect("errors")[0]["extensions"]["code"],
+            "abandoned"
+        );
+        assert!(event.locked_by.is_none());
+        let attempts = store.attempts(event.id).await.expect("attempts");
+        let [attempt] = attempts.as_slice() else {
+            panic!("one attempt row: {attempts:?}");
+        };
+        assert_eq!(attempt.outcome, AttemptOutcome::Abandoned);
+        assert!(
+            attempt
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("lost")),
+            "{attempt:?}"
+        );
+    }
+
+    // Finished, they are listable and deletable like any other.
+    let listed = admin(&successor, reqwest::Method::GET, "/v1/events?status=error").await;
+    assert_eq!(
+        listed["events"].as_array().map(Vec::len),
+        Some(CALLS),
+        "{listed}"
+    );
+    let cleared = admin(
+        &successor,
+        reqwest::Method::DELETE,
+        "/v1/events?action=userLogin",
+    )
+    .await;
+    assert_eq!(cleared["deleted"], CALLS);
+    assert!(db.events("userLogin").await.is_empty());
+}
+
+async fn admin(server: &ServerProcess, method: reqwest::Method, path: &str) -> Value {
+    let response = http_client()
+        .request(method, format!("{}{path}", server.url))
+        .send()
+        .await
+        .expect("admin request");
+    response.json().await.expect("JSON")
+}
+
+async fn sigint_and_sigterm_shut_down_gracefully(backend: Backend) {
+    for signal in ["INT", "TERM"] {
+        shuts_down_gracefully_on(backend, signal).await;
+    }
+}
+
+async fn shuts_down_gracefully_on(backend: Backend, signal: &str) {
+    let slow = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let script_slow = std::sync::Arc::clone(&slow);
+    let webhook = WebhookServer::start(move |request, _| {
+        let reply = Reply::json(200, json!({"accessToken": "t", "userId": 1}));
+        match request.path.as_str() {
+            // A synchronous call that finishes within the grace period.
+            "/login" => reply.after(Duration::from_millis(700)),
+            // An asynchronous delivery that would outlast it.
+            _ if script_slow.load(std::sync::atomic::Ordering::SeqCst) => {
+                reply.after(Duration::from_secs(30))
+            }
+            _ => reply,
+        }
+    })
+    .await;
+    let db = TestDb::new(backend).await;
+    let cache = tempfile::tempdir().expect("cache");
+    let env = [("HOOKWING_DELIVERY__SHUTDOWN_GRACE_SECS", "2")];
+    let mut server = ServerProcess::start_with(&db.url, cache.path(), &env).await;
+    // One attempt in all: an interrupted attempt must not use it up.
+    let retry = json!({"max_attempts": 1});
+    let applied = server
+        .post(
+            "/v1/metadata",
+            async_login(&format!("{}/slow", webhook.url), json!({"retry": retry})),
+        )
+        .await;
+    assert!(applied.get("error").is_none(), "{applied}");
+    let sync_action = login_action(&format!("{}/login", webhook.url), json!({"timeout": 10}));
+    server.post("/v1/metadata", sync_action).await;
+    server
+        .post(
+            "/v1/graphql",
+            json!({"query": "mutation { asyncLogin(username: \"ada\") }"}),
+        )
+        .await;
+    let delivering = eventually(Duration::from_secs(10), async || {
+        webhook.requests().iter().any(|r| r.path == "/slow")
+    })
+    .await;
+    assert!(delivering, "the asynchronous delivery started");
+
+    let url = format!("{}/v1/graphql", server.url);
+    let call = tokio::spawn(async move {
+        let query = crate::harness::LOGIN_MUTATION;
+        let response = http_client()
+            .post(url)
+            .json(&json!({"query": query}))
+            .send()
+            .await
+            .expect("the in-flight call is answered");
+        response.json::<Value>().await.expect("JSON")
+    });
+    let calling = eventually(Duration::from_secs(10), async || {
+        webhook.requests().iter().any(|r| r.path == "/login")
+    })
+    .await;
+    assert!(calling, "the synchronous call reached the webhook");
+    server.signal(signal);
+
+    let answered = call.await.expect("task");
+    assert_eq!(
+        answered["data"]["userLogin"]["accessToken"], "t",
+        "SIG{signal}: {answered}"
+    );
+    let status = server.exited_within(Duration::from_secs(15)).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIG{signal}: exit {status:?}"
+    );
+
+    let [event] = db.events("asyncLogin").await.try_into().expect("one event");
+    assert_eq!(
+        (
+            event.status,
+            event.attempts,
+            event.retry_base,
+            event.locked_by.as_deref()
+        ),
+        (EventState::Created, 1, 1, None),
+        "SIG{signal}: handed back, the attempt not charged"
+    );
+    let attempts = db.store().await.attempts(event.id).await.expect("attempts");
+    assert_eq!(attempts.len(), 1);
+    assert_eq!(attempts[0].outcome, AttemptOutcome::Interrupted);
+    let [sync_event] = db.events("userLogin").await.try_into().expect("one event");
+    assert_eq!(sync_event.status, EventState::Completed);
+
+    // The next server delivers it, within the one attempt the policy allows.
+    slow.store(false, std::sync::atomic::Ordering::SeqCst);
+    let _successor = ServerProcess::start(&db.url, cache.path()).await;
+    let delivered = eventually(Duration::from_secs(20), async || {
+        db.events("asyncLogin")
+            .await
+            .first()
+            .is_some_and(|e| e.status == EventState::Completed)
+    })
+    .await;
+    assert!(
+        delivered,
+        "SIG{signal}: {:?}",
+        db.events("asyncLogin").await
+    );
+}

@@ -65,7 +65,6 @@ async fn main() -> anyhow::Result<()> {
     println!(
         "\nHookwing is up: GraphiQL at http://{address}/ — try:\n\n  curl -s http://{address}/v1/graphql \\\n    -d '{{\"query\": \"mutation {{ userLogin(username: \\\"ada\\\", password: \\\"secret\\\") {{ accessToken userId }} }}\"}}'\n"
     );
-    running.server.await?;
-    running.state.shutdown().await;
+    running.until_signal().await?;
     Ok(())
 }

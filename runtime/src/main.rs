@@ -17,18 +17,7 @@ async fn main() -> anyhow::Result<()> {
             let listener = std::net::TcpListener::bind(config.listen)
                 .with_context(|| format!("cannot listen on {}", config.listen))?;
             let running = hookwing::serve(config, listener).await?;
-            let handle = running.server.handle();
-            let mut server = tokio::spawn(running.server);
-            tokio::select! {
-                finished = &mut server => return Ok(finished??),
-                signal = shutdown_signal() => {
-                    tracing::info!(signal, "shutting down gracefully");
-                }
-            }
-            // Stop accepting and let in-flight requests finish, while the calls and deliveries
-            // behind them get the grace period and are then interrupted and recorded.
-            tokio::join!(handle.stop(true), running.state.shutdown());
-            server.await??;
+            running.until_signal().await?;
         }
         Some(Command::Metadata {
             command: MetadataCommand::Apply { dir },
@@ -58,23 +47,6 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Waits for SIGINT (Ctrl-C) or SIGTERM (what orchestrators send); both mean the same
-/// graceful shutdown. Returns the signal's name.
-async fn shutdown_signal() -> &'static str {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut interrupt), Ok(mut terminate)) = (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) else {
-        tracing::error!("cannot listen for shutdown signals");
-        return std::future::pending().await;
-    };
-    tokio::select! {
-        _ = interrupt.recv() => "SIGINT",
-        _ = terminate.recv() => "SIGTERM",
-    }
 }
 
 fn init_tracing(config: &Config) {

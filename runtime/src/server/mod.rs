@@ -17,6 +17,41 @@ pub struct Running {
     pub state: web::Data<AppState>,
 }
 
+impl Running {
+    /// Serves until SIGINT or SIGTERM, then shuts down gracefully: stops accepting and lets
+    /// in-flight requests finish while the calls and deliveries behind them get the grace
+    /// period and are then interrupted and recorded ([`AppState::shutdown`]).
+    pub async fn until_signal(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        let mut server = tokio::spawn(self.server);
+        tokio::select! {
+            finished = &mut server => return finished.map_err(std::io::Error::other)?,
+            signal = shutdown_signal() => {
+                tracing::info!(signal, "shutting down gracefully");
+            }
+        }
+        tokio::join!(handle.stop(true), self.state.shutdown());
+        server.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM (what orchestrators send); both mean the same
+/// graceful shutdown. Returns the signal's name.
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::error!("cannot listen for shutdown signals");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => "SIGINT",
+        _ = terminate.recv() => "SIGTERM",
+    }
+}
+
 /// Starts the server on an already bound listener (bind port 0 to let the OS choose), after
 /// connecting the store and loading metadata, serving the endpoints `routes` registers (the
 /// HTTP edge sits above this module: [`crate::serve`] passes `api::configure`). The returned
@@ -42,8 +77,8 @@ pub async fn serve(
         // Signals are the embedder's (the binary's `main`): SIGINT and SIGTERM alike stop the
         // server gracefully, which actix would not do for SIGINT.
         .disable_signals()
-        // In-flight requests get the grace period, then as long again for interrupted calls to
-        // be recorded and answered (`AppState::shutdown`).
+        // In-flight requests get the grace period, plus the few seconds interrupted calls need
+        // to be recorded and answered (`AppState::shutdown`).
         .shutdown_timeout(
             state
                 .config

@@ -58,7 +58,8 @@ pub(super) enum Write {
     },
 }
 
-/// What an attempt leaves the event in.
+/// The columns a [`Transition`](super::Transition) sets on the attempt's event, computed when
+/// the write is queued (`Store::record_attempt`), so that committing is only executing.
 pub(super) enum Then {
     /// Still held, for another attempt by the same node (synchronous retries).
     Held,

@@ -347,14 +347,4 @@ impl Store {
         });
         Ok(rows.into_iter().map(EventRecord::from).collect())
     }
-
-    /// Deletes every event of an action (and, by cascade, its attempts).
-    pub async fn delete_events_of_action(&self, action: &str) -> Result<usize> {
-        let deleted = on_connection!(self, |conn| {
-            diesel::delete(action_log::table.filter(action_log::action_name.eq(action)))
-                .execute(conn)
-                .await?
-        });
-        Ok(deleted)
-    }
 }

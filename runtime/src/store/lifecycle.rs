@@ -35,7 +35,7 @@ use super::events::{
     AttemptRecord, AttemptRow, EventRecord, EventRow, Finished, NewEvent, Released, Rescheduled,
     StoredEvent, held_by,
 };
-use super::maintenance::{EventFilter, Requeued};
+use super::maintenance::EventFilter;
 use super::prepared::update;
 use super::schema::action_log;
 use super::sql_types::{Id, Time};
@@ -173,6 +173,17 @@ pub enum Transition {
     /// Back to `created`, due now, the attempt not counted against the retry budget: this
     /// node's shutdown cut it short. `retry_base` is the event's, as claimed.
     Interrupt { retry_base: i32 },
+}
+
+/// What a redelivery request found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeued {
+    Yes,
+    NotFound,
+    /// Synchronous events are not redelivered: their caller is gone.
+    Synchronous,
+    /// Still waiting or being delivered.
+    NotFinished,
 }
 
 const ASYNC: &str = ActionKind::Asynchronous.as_str();
@@ -423,6 +434,16 @@ impl Store {
             }
             query.execute(conn).await?
         }))
+    }
+
+    /// Deletes every event of an action (and, by cascade, its attempts).
+    pub async fn delete_events_of_action(&self, action: &str) -> Result<usize> {
+        let deleted = on_connection!(self, |conn| {
+            diesel::delete(action_log::table.filter(action_log::action_name.eq(action)))
+                .execute(conn)
+                .await?
+        });
+        Ok(deleted)
     }
 
     /// Finishes every synchronous event whose lease ran out — its node died or was cut off

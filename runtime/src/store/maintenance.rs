@@ -20,17 +20,6 @@ pub struct EventFilter {
     pub created_before: Option<DateTime<Utc>>,
 }
 
-/// What a redelivery request found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Requeued {
-    Yes,
-    NotFound,
-    /// Synchronous events are not redelivered: their caller is gone.
-    Synchronous,
-    /// Still waiting or being delivered.
-    NotFinished,
-}
-
 impl Store {
     /// Events matching `filter`, newest first.
     pub async fn list_events(&self, filter: &EventFilter, limit: i64) -> Result<Vec<EventRecord>> {

@@ -20,8 +20,8 @@ mod sqlite;
 
 pub use events::{AttemptRecord, EventRecord, NewEvent};
 pub use handlers::StoredHandler;
-pub use lifecycle::{ActionKind, AttemptOutcome, EventState, Finish, Transition};
-pub use maintenance::{EventFilter, Requeued};
+pub use lifecycle::{ActionKind, AttemptOutcome, EventState, Finish, Requeued, Transition};
+pub use maintenance::EventFilter;
 pub use metadata::StoredMetadata;
 pub use notify::Signals;
 

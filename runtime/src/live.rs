@@ -119,6 +119,7 @@ impl Served {
         };
         let catalog =
             validate(&metadata, &config.environment, &wasm.known()).map_err(CommitError::from)?;
+        log_warnings(&catalog);
         let first = build_live(limits, &dispatcher, catalog, version)?;
         Ok(Self {
             live: Arc::new(ArcSwap::from_pointee(first)),
@@ -165,6 +166,7 @@ impl Served {
         };
         let metadata = parse_stored(stored.document)?;
         let catalog = validate(&metadata, &self.environment, &self.wasm.known())?;
+        log_warnings(&catalog);
         let next = build_live(
             self.limits,
             &self.dispatcher,
@@ -197,6 +199,13 @@ impl Served {
         }
         let handlers = self.wasm.known();
         let catalog = validate(&metadata, &self.environment, &handlers)?;
+        log_warnings(&catalog);
+        let mut response = applied.response;
+        if let Some(fields) = response.as_object_mut()
+            && !catalog.warnings.is_empty()
+        {
+            fields.insert("warnings".into(), serde_json::json!(catalog.warnings));
+        }
         let next = build_live(self.limits, &self.dispatcher, catalog, stored)?;
         let version = save(&self.store, &self.environment, &handlers, stored, &metadata).await?;
         self.live.store(Arc::new(Live {
@@ -214,7 +223,7 @@ impl Served {
                 }
             }
         }
-        Ok(applied.response)
+        Ok(response)
     }
 }
 
@@ -230,6 +239,13 @@ pub enum LoadError {
 impl From<store::Error> for LoadError {
     fn from(error: store::Error) -> Self {
         Self::Commit(CommitError::Store(error))
+    }
+}
+
+/// Logs what the catalog keeps but does not serve.
+pub fn log_warnings(catalog: &Catalog) {
+    for warning in &catalog.warnings {
+        tracing::warn!(code = warning.code, path = %warning.path, "{}", warning.message);
     }
 }
 

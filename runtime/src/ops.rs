@@ -35,6 +35,9 @@ pub async fn apply_metadata_dir(config: &Config, dir: &Path) -> Result<i64, OpsE
         .await?
         .map_or(0, |stored| stored.resource_version);
     let handlers = KnownHandlers::from_stored(&store.handler_versions().await?);
+    let catalog = crate::metadata::validate(&metadata, &config.environment, &handlers)
+        .map_err(CommitError::from)?;
+    crate::live::log_warnings(&catalog);
     Ok(save(&store, &config.environment, &handlers, version, &metadata).await?)
 }
 

@@ -10,6 +10,8 @@ mod bad_input;
 mod conformance;
 mod envelopes;
 mod faults;
+mod hasura_metadata;
+mod hasura_projects;
 mod hostile;
 mod lifecycle;
 mod metadata_api;

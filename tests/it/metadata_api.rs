@@ -66,7 +66,7 @@ async fn every_operation_changes_the_live_schema_and_export_shows_it(backend: Ba
     assert_eq!(root_fields(&server, "queryType").await, ["userLogin"]);
     let description = server
         .graphql(
-            "{ __type(name: \"Query\") { fields { description } } }",
+            "{ __type(name: \"query_root\") { fields { description } } }",
             json!({}),
         )
         .await;

@@ -136,6 +136,6 @@ async fn admin_secret_guards_graphql_and_metadata(backend: Backend) {
         .metadata_ok(json!({"type": "export_metadata", "args": {}}))
         .await;
     let response = server.graphql("{ __typename }", json!({})).await;
-    assert_eq!(response["data"]["__typename"], "Query");
+    assert_eq!(response["data"]["__typename"], "query_root");
     server.stop().await;
 }

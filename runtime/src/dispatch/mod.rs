@@ -41,6 +41,9 @@ pub enum DispatchError {
     /// The handler's output does not fit the action's output type.
     #[error("handler output does not match the output type: {reason}")]
     InvalidOutput { reason: String },
+    /// The action uses something that is kept but not served (a transform).
+    #[error("{reason}")]
+    NotSupported { reason: String },
     /// This node's shutdown cut the call short after the grace period.
     #[error("the server shut down before the handler answered")]
     Interrupted,
@@ -74,6 +77,10 @@ impl DispatchError {
             Self::InvalidOutput { reason } => json!({
                 "message": format!("the action handler returned an invalid output: {reason}"),
                 "extensions": {"code": "validation-failed"},
+            }),
+            Self::NotSupported { reason } => json!({
+                "message": reason,
+                "extensions": {"code": "not-supported"},
             }),
             Self::Interrupted => json!({
                 "message": self.to_string(),
@@ -180,7 +187,10 @@ impl Dispatcher {
             Err(DispatchError::InvalidOutput { .. }) => "invalid_output",
             Err(DispatchError::Failed { .. }) => "failed",
             Err(
-                DispatchError::Interrupted | DispatchError::LeaseLost | DispatchError::Store(_),
+                DispatchError::NotSupported { .. }
+                | DispatchError::Interrupted
+                | DispatchError::LeaseLost
+                | DispatchError::Store(_),
             ) => "aborted",
         };
         self.metrics
@@ -200,6 +210,7 @@ impl Dispatcher {
     /// Accepts an asynchronous action: the event is stored, workers (on any replica) are woken,
     /// and its id is returned at once. Delivery happens in [`worker`].
     pub async fn invoke_async(&self, call: Invocation<'_>) -> Result<Uuid, DispatchError> {
+        refuse_unsupported(call.action)?;
         let event = NewEvent {
             id: Uuid::now_v7(),
             action_name: call.action.action.name.clone(),
@@ -222,6 +233,7 @@ impl Dispatcher {
     /// handler is called, every attempt is recorded, and the result is stored before it is
     /// returned. Retries happen inside the action's timeout budget.
     pub async fn invoke_sync(&self, call: Invocation<'_>) -> Result<Value, DispatchError> {
+        refuse_unsupported(call.action)?;
         let definition = &call.action.action.definition;
         let timeout = definition.timeout();
         let started = Instant::now();
@@ -465,6 +477,20 @@ fn judge(call: &Invocation<'_>, reply: Reply) -> Verdict {
             reason,
             retry_after,
         },
+    }
+}
+
+/// Refuses, before anything is stored, a call of an action whose transforms are kept but not
+/// applied yet: sending the untransformed request would call the wrong endpoint.
+fn refuse_unsupported(action: &ResolvedAction) -> Result<(), DispatchError> {
+    match crate::metadata::validate::transform_keys(&action.action.definition).first() {
+        Some(key) => Err(DispatchError::NotSupported {
+            reason: format!(
+                "action '{}' has a {key}, which is not supported yet",
+                action.action.name
+            ),
+        }),
+        None => Ok(()),
     }
 }
 

@@ -14,9 +14,13 @@ use serde_json::Value;
 use super::errors::dispatch_error;
 use super::{RequestContext, async_action};
 use crate::dispatch::Dispatcher;
-use crate::metadata::types::{BaseType, HASURA_SCALARS, Type};
+use crate::metadata::types::{BaseType, GRAPHQL_SCALARS, POSTGRES_SCALARS, Type};
 use crate::metadata::validate::{ResolvedAction, TypeDef};
 use crate::metadata::{ActionKind, Catalog, Operation};
+
+const QUERY_ROOT: &str = "query_root";
+const MUTATION_ROOT: &str = "mutation_root";
+const SUBSCRIPTION_ROOT: &str = "subscription_root";
 
 /// Limits applied to every query.
 #[derive(Debug, Clone, Copy)]
@@ -39,9 +43,10 @@ pub fn build(
         .filter(|action| visible(action))
         .collect();
     let mut reachable = reachable_types(&catalog, &actions);
-    let mut query = Object::new("Query");
-    let mut mutation = Object::new("Mutation");
-    let mut subscription = Subscription::new("Subscription");
+    // Hasura's root type names, which clients' generated code and `__typename` checks use.
+    let mut query = Object::new(QUERY_ROOT);
+    let mut mutation = Object::new(MUTATION_ROOT);
+    let mut subscription = Subscription::new(SUBSCRIPTION_ROOT);
     let mut results = Vec::new();
     let (mut queries, mut mutations) = (0, 0);
     for action in actions {
@@ -78,9 +83,9 @@ pub fn build(
 
     let subscriptions = !results.is_empty();
     let mut builder = Schema::build(
-        "Query",
-        (mutations > 0).then_some("Mutation"),
-        subscriptions.then_some("Subscription"),
+        QUERY_ROOT,
+        (mutations > 0).then_some(MUTATION_ROOT),
+        subscriptions.then_some(SUBSCRIPTION_ROOT),
     )
     .register(query)
     .data(dispatcher)
@@ -98,16 +103,17 @@ pub fn build(
 
     let custom = &catalog.metadata.custom_types;
     let declared_scalars: Vec<&str> = custom.scalars.iter().map(|s| s.name.as_str()).collect();
-    for name in HASURA_SCALARS
+    for name in POSTGRES_SCALARS
         .iter()
         .filter(|name| !declared_scalars.contains(name) && reachable.contains(**name))
     {
         builder = builder.register(Scalar::new(*name));
     }
+    // A declaration of a GraphQL built-in (`scalar String`) changes nothing.
     for scalar in custom
         .scalars
         .iter()
-        .filter(|t| reachable.contains(&t.name))
+        .filter(|t| reachable.contains(&t.name) && !GRAPHQL_SCALARS.contains(&t.name.as_str()))
     {
         builder = builder.register(with_description(
             Scalar::new(&scalar.name),

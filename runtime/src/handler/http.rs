@@ -14,14 +14,24 @@ use super::signature::SigningKey;
 use super::{CallContext, Delivery, HandlerRequest, Reply, UrlTemplate};
 use crate::config::Environment;
 
-/// Client headers never forwarded to a webhook: hop-by-hop and content negotiation headers
-/// (Hasura's list), plus the admin secret, which must never leave the server.
-const NOT_FORWARDED: [&str; 17] = [
+/// Client headers never forwarded to a webhook, whatever an action says: those describing the
+/// client's own message (this request has its own), and the admin secret, which must never
+/// leave the server.
+const NEVER_FORWARDED: [&str; 7] = [
     "content-length",
-    "content-md5",
     "content-type",
-    "user-agent",
     "host",
+    "connection",
+    "transfer-encoding",
+    "x-hasura-admin-secret",
+    "x-hookwing-admin-secret",
+];
+
+/// Client headers not forwarded unless an action's `ignored_client_headers` says otherwise:
+/// content negotiation and the like (Hasura's default list).
+const IGNORED_BY_DEFAULT: [&str; 10] = [
+    "content-md5",
+    "user-agent",
     "origin",
     "referer",
     "accept",
@@ -29,11 +39,7 @@ const NOT_FORWARDED: [&str; 17] = [
     "accept-language",
     "accept-datetime",
     "cache-control",
-    "connection",
     "dnt",
-    "transfer-encoding",
-    "x-hasura-admin-secret",
-    "x-hookwing-admin-secret",
 ];
 
 /// A header sent to a webhook: a literal, or read from the server's environment.
@@ -66,8 +72,11 @@ pub struct WebhookTarget {
     pub url: UrlTemplate,
     /// Headers sent with every call.
     pub headers: Vec<HeaderConf>,
-    /// Whether the client's headers are forwarded (less [`NOT_FORWARDED`]).
+    /// Whether the client's headers are forwarded (less [`NEVER_FORWARDED`] and the ignored
+    /// ones).
     pub forward_client_headers: bool,
+    /// Client headers not forwarded, lower-case, in place of [`IGNORED_BY_DEFAULT`].
+    pub ignored_client_headers: Option<Vec<String>>,
     /// Environment variable holding this action's signing secret, over the server's.
     pub signing_secret_from_env: Option<String>,
 }
@@ -79,6 +88,7 @@ impl WebhookTarget {
             url,
             headers: Vec::new(),
             forward_client_headers: false,
+            ignored_client_headers: None,
             signing_secret_from_env: None,
         }
     }
@@ -209,8 +219,12 @@ impl Webhook {
     fn headers(&self, call: &WebhookCall<'_>, body: &[u8]) -> Result<HeaderMap, String> {
         let mut headers = HeaderMap::new();
         if call.target.forward_client_headers {
+            let ignored = |name: &str| match &call.target.ignored_client_headers {
+                Some(listed) => listed.iter().any(|header| header == name),
+                None => IGNORED_BY_DEFAULT.contains(&name),
+            };
             for (name, value) in call.context.client_headers.iter() {
-                if NOT_FORWARDED.contains(&name) {
+                if NEVER_FORWARDED.contains(&name) || ignored(name) {
                     continue;
                 }
                 if let (Ok(name), Ok(value)) = (

@@ -5,12 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::sdl::{self, SdlDocument};
-use super::{
-    Action, ActionDefinition, ActionKind, HeaderConf, Metadata, MetadataError, Permission,
-    RetryConf,
-};
+use super::{Action, ActionDefinition, Metadata, MetadataError, Permission};
 
 const SDL_FILE: &str = "actions.graphql";
 const YAML_FILE: &str = "actions.yaml";
@@ -35,45 +33,37 @@ pub enum DirectoryError {
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ActionsYaml {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     actions: Vec<YamlAction>,
-    /// Hasura lists custom type names (and relationships) here; the types themselves come
-    /// from `actions.graphql`.
+    /// Hasura lists custom type names here, with the objects' relationships; the types
+    /// themselves come from `actions.graphql`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    custom_types: Option<serde_yaml_ng::Value>,
+    custom_types: Option<Value>,
 }
 
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<YamlAction>, D::Error> {
+    Ok(Option::<Vec<YamlAction>>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// An action as `actions.yaml` has it: its definition is an [`ActionDefinition`] without the
+/// signature (`arguments`, `output_type`, `type`), which comes from `actions.graphql`. It is
+/// read through the same type the metadata API reads, so both accept exactly the same keys.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct YamlAction {
     name: String,
-    definition: YamlDefinition,
+    definition: serde_json::Map<String, Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     comment: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     permissions: Vec<Permission>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct YamlDefinition {
-    #[serde(default)]
-    kind: ActionKind,
-    /// Present in Hasura's files for query actions; the SDL decides either way.
-    #[serde(rename = "type", default, skip_serializing)]
-    _operation: Option<String>,
-    handler: String,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    headers: Vec<HeaderConf>,
-    #[serde(default)]
-    forward_client_headers: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    timeout: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    retry: Option<RetryConf>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    signing_secret_from_env: Option<String>,
-}
+/// The signature's keys, which `actions.yaml` does not hold (Hasura writes `type` for query
+/// actions; the SDL decides either way).
+const SIGNATURE_KEYS: [&str; 3] = ["arguments", "output_type", "type"];
 
 fn read_optional(path: &Path) -> Result<Option<String>, DirectoryError> {
     match std::fs::read_to_string(path) {
@@ -98,6 +88,12 @@ pub fn load(dir: &Path) -> Result<Metadata, DirectoryError> {
         Some(text) => sdl::parse(&text, SDL_FILE)?,
         None => SdlDocument::default(),
     };
+    for interface in &document.ignored_interfaces {
+        tracing::warn!(
+            interface,
+            "{SDL_FILE}: interface types are not custom types; '{interface}' is passed over"
+        );
+    }
     let yaml: ActionsYaml = match read_optional(&dir.join(YAML_FILE))? {
         Some(text) if !text.trim().is_empty() => serde_yaml_ng::from_str(&text)
             .map_err(|e| MetadataError::new("parse-failed", YAML_FILE, e.to_string()))?,
@@ -105,7 +101,7 @@ pub fn load(dir: &Path) -> Result<Metadata, DirectoryError> {
     };
 
     let mut actions = Vec::with_capacity(yaml.actions.len());
-    for entry in yaml.actions {
+    for (index, entry) in yaml.actions.into_iter().enumerate() {
         let signature = document
             .signatures
             .iter()
@@ -117,21 +113,30 @@ pub fn load(dir: &Path) -> Result<Metadata, DirectoryError> {
                     format!("action '{}' has no signature in {SDL_FILE}", entry.name),
                 )
             })?;
-        let definition = entry.definition;
+        let mut definition = entry.definition;
+        for key in SIGNATURE_KEYS {
+            definition.remove(key);
+        }
+        definition.insert(
+            "type".into(),
+            serde_json::to_value(signature.operation).unwrap_or_default(),
+        );
+        definition.insert(
+            "arguments".into(),
+            serde_json::to_value(&signature.arguments).unwrap_or_default(),
+        );
+        definition.insert("output_type".into(), signature.output_type.clone().into());
+        let definition: ActionDefinition = serde_json::from_value(Value::Object(definition))
+            .map_err(|e| {
+                MetadataError::new(
+                    "parse-failed",
+                    format!("{YAML_FILE}: actions[{index}].definition"),
+                    e.to_string(),
+                )
+            })?;
         actions.push(Action {
             name: entry.name,
-            definition: ActionDefinition {
-                kind: definition.kind,
-                operation: signature.operation,
-                arguments: signature.arguments.clone(),
-                output_type: signature.output_type.clone(),
-                handler: definition.handler,
-                headers: definition.headers,
-                forward_client_headers: definition.forward_client_headers,
-                timeout: definition.timeout,
-                retry: definition.retry,
-                signing_secret_from_env: definition.signing_secret_from_env,
-            },
+            definition,
             comment: entry.comment.or_else(|| signature.description.clone()),
             permissions: entry.permissions,
         });
@@ -148,11 +153,67 @@ pub fn load(dir: &Path) -> Result<Metadata, DirectoryError> {
         )
         .into());
     }
+    let mut custom_types = document.custom_types;
+    attach_relationships(yaml.custom_types.as_ref(), &mut custom_types)?;
     Ok(Metadata {
         actions,
-        custom_types: document.custom_types,
+        custom_types,
         ..Metadata::empty()
     })
+}
+
+/// Copies the relationships `actions.yaml` lists under `custom_types.objects` onto the object
+/// types `actions.graphql` defines.
+fn attach_relationships(
+    listed: Option<&Value>,
+    custom_types: &mut super::CustomTypes,
+) -> Result<(), MetadataError> {
+    let objects = listed
+        .and_then(|listed| listed.get("objects"))
+        .and_then(Value::as_array);
+    for (index, entry) in objects.into_iter().flatten().enumerate() {
+        let Some(relationships) = entry.get("relationships").and_then(Value::as_array) else {
+            continue;
+        };
+        let name = entry
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let object = custom_types
+            .objects
+            .iter_mut()
+            .find(|object| object.name == name)
+            .ok_or_else(|| {
+                MetadataError::new(
+                    "not-exists",
+                    format!("{YAML_FILE}: custom_types.objects[{index}]"),
+                    format!(
+                        "object type '{name}' has relationships but no definition in {SDL_FILE}"
+                    ),
+                )
+            })?;
+        object.relationships.clone_from(relationships);
+    }
+    Ok(())
+}
+
+/// A definition as `actions.yaml` holds it: without the signature, which goes to the SDL.
+fn yaml_definition(
+    definition: &ActionDefinition,
+) -> Result<serde_json::Map<String, Value>, MetadataError> {
+    let Value::Object(mut fields) = serde_json::to_value(definition)
+        .map_err(|e| MetadataError::new("unexpected", YAML_FILE, e.to_string()))?
+    else {
+        return Err(MetadataError::new(
+            "unexpected",
+            YAML_FILE,
+            "a definition is not an object",
+        ));
+    };
+    for key in SIGNATURE_KEYS {
+        fields.remove(key);
+    }
+    Ok(fields)
 }
 
 /// Writes `metadata` as a Hasura metadata directory (creating `dir` if needed).
@@ -166,56 +227,43 @@ pub fn export(metadata: &Metadata, dir: &Path) -> Result<(), DirectoryError> {
         source,
     })?;
     let custom = &metadata.custom_types;
-    let names = |names: Vec<&String>| {
-        serde_yaml_ng::Value::Sequence(
-            names
-                .into_iter()
-                .map(|name| {
-                    let mut entry = serde_yaml_ng::Mapping::new();
-                    entry.insert("name".into(), name.as_str().into());
-                    serde_yaml_ng::Value::Mapping(entry)
-                })
-                .collect(),
-        )
+    let names = |names: Vec<&String>| -> Value {
+        names
+            .into_iter()
+            .map(|name| serde_json::json!({"name": name}))
+            .collect()
     };
-    let mut custom_types = serde_yaml_ng::Mapping::new();
-    custom_types.insert(
-        "enums".into(),
-        names(custom.enums.iter().map(|t| &t.name).collect()),
-    );
-    custom_types.insert(
-        "input_objects".into(),
-        names(custom.input_objects.iter().map(|t| &t.name).collect()),
-    );
-    custom_types.insert(
-        "objects".into(),
-        names(custom.objects.iter().map(|t| &t.name).collect()),
-    );
-    custom_types.insert(
-        "scalars".into(),
-        names(custom.scalars.iter().map(|t| &t.name).collect()),
-    );
+    let objects: Value = custom
+        .objects
+        .iter()
+        .map(|object| {
+            let mut entry = serde_json::json!({"name": object.name});
+            if !object.relationships.is_empty() {
+                entry["relationships"] = Value::Array(object.relationships.clone());
+            }
+            entry
+        })
+        .collect();
+    let custom_types = serde_json::json!({
+        "enums": names(custom.enums.iter().map(|t| &t.name).collect()),
+        "input_objects": names(custom.input_objects.iter().map(|t| &t.name).collect()),
+        "objects": objects,
+        "scalars": names(custom.scalars.iter().map(|t| &t.name).collect()),
+    });
     let yaml = ActionsYaml {
         actions: metadata
             .actions
             .iter()
-            .map(|action| YamlAction {
-                name: action.name.clone(),
-                definition: YamlDefinition {
-                    kind: action.definition.kind,
-                    _operation: None,
-                    handler: action.definition.handler.clone(),
-                    headers: action.definition.headers.clone(),
-                    forward_client_headers: action.definition.forward_client_headers,
-                    timeout: action.definition.timeout,
-                    retry: action.definition.retry.clone(),
-                    signing_secret_from_env: action.definition.signing_secret_from_env.clone(),
-                },
-                comment: action.comment.clone(),
-                permissions: action.permissions.clone(),
+            .map(|action| {
+                Ok(YamlAction {
+                    name: action.name.clone(),
+                    definition: yaml_definition(&action.definition)?,
+                    comment: action.comment.clone(),
+                    permissions: action.permissions.clone(),
+                })
             })
-            .collect(),
-        custom_types: Some(serde_yaml_ng::Value::Mapping(custom_types)),
+            .collect::<Result<_, MetadataError>>()?,
+        custom_types: Some(custom_types),
     };
     let yaml = serde_yaml_ng::to_string(&yaml)
         .map_err(|e| MetadataError::new("unexpected", YAML_FILE, e.to_string()))?;
@@ -285,5 +333,73 @@ mod tests {
                 .to_string()
                 .contains("'b'")
         );
+    }
+
+    #[test]
+    fn reads_what_hasura_writes_the_way_the_metadata_api_does() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(SDL_FILE),
+            "type Query { me: Me }\n\
+             interface Node { id: ID! }\n\
+             type Me implements Node { id: ID!\n since: timestamp }\n\
+             scalar String\n",
+        )
+        .expect("sdl");
+        std::fs::write(
+            dir.path().join(YAML_FILE),
+            "actions:\n- name: me\n  definition:\n    kind: \"\"\n    handler: http://x/me\n    \
+             request_transform:\n      version: 2\n      method: GET\n  permissions:\n  - role: \
+             user\n    definition: {}\ncustom_types:\n  objects:\n  - name: Me\n    \
+             relationships:\n    - name: user\n      type: object\n      remote_table: users\n",
+        )
+        .expect("yaml");
+        let loaded = load(dir.path()).expect("loads");
+        let action = &loaded.actions[0];
+        assert_eq!(
+            action.definition.kind,
+            super::super::ActionKind::Synchronous
+        );
+        assert_eq!(action.definition.operation, super::super::Operation::Query);
+        assert_eq!(
+            action.definition.request_transform,
+            Some(serde_json::json!({"version": 2, "method": "GET"}))
+        );
+        assert_eq!(
+            action.permissions[0].definition,
+            Some(serde_json::json!({}))
+        );
+        let me = &loaded.custom_types.objects[0];
+        assert_eq!(me.relationships[0]["name"], "user");
+        // The interface is passed over, as Hasura's loader does.
+        assert_eq!(loaded.custom_types.objects.len(), 1);
+
+        // The same action through the metadata API's type is the same action.
+        let through_api: super::super::Action = serde_json::from_value(serde_json::json!({
+            "name": "me",
+            "definition": {"kind": "", "type": "query", "arguments": null, "output_type": "Me",
+                           "handler": "http://x/me",
+                           "request_transform": {"version": 2, "method": "GET"}},
+            "permissions": [{"role": "user", "definition": {}}]
+        }))
+        .expect("the API reads it");
+        assert_eq!(&through_api, action);
+
+        let out = tempfile::tempdir().expect("tempdir");
+        export(&loaded, out.path()).expect("exports");
+        assert_eq!(load(out.path()).expect("reloads"), loaded);
+    }
+
+    #[test]
+    fn keys_nobody_defines_are_refused_by_name() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(SDL_FILE), "type Mutation { a: Boolean }").expect("sdl");
+        std::fs::write(
+            dir.path().join(YAML_FILE),
+            "actions:\n- name: a\n  definition:\n    handler: http://x/\n    hanlder: 1\n",
+        )
+        .expect("yaml");
+        let error = load(dir.path()).expect_err("unknown key").to_string();
+        assert!(error.contains("hanlder"), "{error}");
     }
 }

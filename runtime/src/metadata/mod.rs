@@ -12,13 +12,14 @@ pub mod sdl;
 pub mod types;
 pub mod validate;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
 
 pub use crate::handler::http::HeaderConf;
 pub use crate::store::ActionKind;
 
 pub use retry::RetryPolicy;
-pub use validate::{Catalog, MetadataError, validate};
+pub use validate::{Catalog, MetadataError, MetadataWarning, validate};
 
 /// The whole metadata document. Sections of a Hasura export that Hookwing does not serve
 /// (sources, remote schemas, …) are accepted and ignored, so a full export can be replayed.
@@ -26,9 +27,9 @@ pub use validate::{Catalog, MetadataError, validate};
 pub struct Metadata {
     #[serde(default = "current_version")]
     pub version: u32,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub actions: Vec<Action>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub custom_types: CustomTypes,
 }
 
@@ -67,11 +68,13 @@ pub struct Action {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActionDefinition {
-    #[serde(default)]
+    /// Hasura's CLI writes `kind: ""` for query actions; empty or absent is synchronous.
+    #[serde(default, deserialize_with = "kind_or_empty")]
     pub kind: ActionKind,
-    #[serde(rename = "type", default)]
+    #[serde(rename = "type", default, deserialize_with = "null_as_default")]
     pub operation: Operation,
-    #[serde(default)]
+    /// `null` is no arguments, as Hasura reads it.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub arguments: Vec<Argument>,
     pub output_type: String,
     pub handler: String,
@@ -79,6 +82,10 @@ pub struct ActionDefinition {
     pub headers: Vec<HeaderConf>,
     #[serde(default)]
     pub forward_client_headers: bool,
+    /// Client headers not forwarded when `forward_client_headers` is on; replaces the
+    /// default list (Hasura stores the default list here when an action is created).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ignored_client_headers: Option<Vec<String>>,
     /// Seconds; the whole budget for all attempts of a synchronous call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<u64>,
@@ -88,6 +95,35 @@ pub struct ActionDefinition {
     /// the server's `webhook_signing_secret`. The secret itself never enters the metadata.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signing_secret_from_env: Option<String>,
+    /// Hasura's request transform (Kriti templates reshaping the webhook request), kept as
+    /// written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_transform: Option<Value>,
+    /// Hasura's response transform, kept as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_transform: Option<Value>,
+}
+
+/// `kind`, where an empty string means the default, as Hasura's CLI exports it.
+fn kind_or_empty<'de, D: Deserializer<'de>>(deserializer: D) -> Result<ActionKind, D::Error> {
+    match Option::<String>::deserialize(deserializer)?.as_deref() {
+        None | Some("") => Ok(ActionKind::default()),
+        Some("synchronous") => Ok(ActionKind::Synchronous),
+        Some("asynchronous") => Ok(ActionKind::Asynchronous),
+        Some(other) => Err(serde::de::Error::unknown_variant(
+            other,
+            &["synchronous", "asynchronous"],
+        )),
+    }
+}
+
+/// A value where `null` means the default, as Hasura reads it.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Default handler timeout, as in Hasura.
@@ -137,24 +173,40 @@ pub struct RetryConf {
     pub jitter: Option<f64>,
 }
 
-/// A role allowed to call an action.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A role allowed to call an action. Hasura's optional `definition` (always `{}` for actions)
+/// and `comment` are kept as written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Permission {
     pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub definition: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub comment: Option<String>,
+}
+
+impl Permission {
+    /// A permission for `role` with nothing else set.
+    pub fn for_role(role: impl Into<String>) -> Self {
+        Self {
+            role: role.into(),
+            definition: None,
+            comment: None,
+        }
+    }
 }
 
 /// The types actions use, in Hasura's `custom_types` shape.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CustomTypes {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub input_objects: Vec<InputObjectType>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub objects: Vec<ObjectType>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub scalars: Vec<ScalarType>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub enums: Vec<EnumType>,
 }
 
@@ -166,6 +218,11 @@ pub struct ObjectType {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub fields: Vec<Field>,
+    /// Hasura's relationships from this type to database tables. There are no tables to
+    /// join here: they are kept, exported and round-tripped unchanged, and reported as a
+    /// warning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub relationships: Vec<Value>,
 }
 
 /// An input object type.
@@ -215,6 +272,11 @@ pub struct EnumValue {
     pub value: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    /// Hasura writes `null` for "no".
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub is_deprecated: bool,
 }

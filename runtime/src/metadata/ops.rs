@@ -59,11 +59,10 @@ struct DropAction {
 struct ActionPermission {
     action: String,
     role: String,
+    /// Hasura's `definition` (`{}` for actions: there is nothing to filter), kept as sent.
     #[serde(default)]
-    #[expect(
-        dead_code,
-        reason = "accepted for Hasura compatibility; permissions carry no comment"
-    )]
+    definition: Option<Value>,
+    #[serde(default)]
     comment: Option<String>,
 }
 
@@ -213,7 +212,11 @@ fn apply_one(
             let held = action.permissions.iter().position(|p| p.role == grant.role);
             match (request.kind.as_str(), held) {
                 ("create_action_permission", None) => {
-                    action.permissions.push(Permission { role: grant.role });
+                    action.permissions.push(Permission {
+                        role: grant.role,
+                        definition: grant.definition,
+                        comment: grant.comment,
+                    });
                 }
                 ("create_action_permission", Some(_)) => {
                     return Err(MetadataError::new(

@@ -121,11 +121,13 @@ mod tests {
                         name: "UserInfo".into(),
                         description: None,
                         fields: vec![field("accessToken", "String!"), field("tags", "[Tag!]")],
+                        relationships: Vec::new(),
                     },
                     ObjectType {
                         name: "Tag".into(),
                         description: None,
                         fields: vec![field("n", "Int!")],
+                        relationships: Vec::new(),
                     },
                 ],
                 ..CustomTypes::default()

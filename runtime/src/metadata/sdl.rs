@@ -25,6 +25,9 @@ pub struct Signature {
 pub struct SdlDocument {
     pub signatures: Vec<Signature>,
     pub custom_types: CustomTypes,
+    /// Interfaces, which Hasura's loader passes over: custom types cannot be interfaces, and
+    /// an object type that implements one keeps its own fields.
+    pub ignored_interfaces: Vec<String>,
 }
 
 fn unsupported(file: &str, what: String) -> MetadataError {
@@ -125,6 +128,7 @@ pub fn parse(text: &str, file: &str) -> Result<SdlDocument, MetadataError> {
                     name,
                     description,
                     fields,
+                    relationships: Vec::new(),
                 });
             }
             (TypeKind::InputObject(input), None) => {
@@ -149,10 +153,11 @@ pub fn parse(text: &str, file: &str) -> Result<SdlDocument, MetadataError> {
                     format!("'{name}' must be an object type"),
                 ));
             }
+            (TypeKind::Interface(_), None) => parsed.ignored_interfaces.push(name),
             (_, None) => {
                 return Err(unsupported(
                     file,
-                    format!("type '{name}': interfaces and unions are not supported"),
+                    format!("type '{name}': unions are not supported"),
                 ));
             }
         }
@@ -288,7 +293,6 @@ mod tests {
     fn rejects_what_actions_cannot_express() {
         for bad in [
             "type Mutation { a(x: Int = 3): Int }",
-            "interface Node { id: ID! }",
             "union U = A | B",
             "type T { f(x: Int): Int }",
             "directive @x on FIELD",
@@ -296,5 +300,16 @@ mod tests {
         ] {
             assert!(parse(bad, "actions.graphql").is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn passes_over_interfaces_as_hasuras_loader_does() {
+        let parsed = parse(
+            "interface Node { id: ID! }\ntype T implements Node { id: ID! }",
+            "actions.graphql",
+        )
+        .expect("parses");
+        assert_eq!(parsed.ignored_interfaces, ["Node"]);
+        assert_eq!(parsed.custom_types.objects[0].name, "T");
     }
 }

@@ -5,8 +5,72 @@ pub use async_graphql_parser::types::{BaseType, Type};
 /// The GraphQL built-in scalars.
 pub const GRAPHQL_SCALARS: [&str; 5] = ["Int", "Float", "String", "Boolean", "ID"];
 
-/// Scalars Hasura schemas always have; actions may use them without declaring them.
-pub const HASURA_SCALARS: [&str; 4] = ["uuid", "timestamptz", "json", "jsonb"];
+/// The scalars of a Hasura project's Postgres source, by the names Hasura's schema gives them:
+/// actions may use them without declaring them (a Hasura action's types resolve against its
+/// database's types). Hasura reads the set from `pg_catalog.pg_type`; with no database here,
+/// it is PostgreSQL's built-in base types and those of the common extensions (PostGIS,
+/// `citext`, `ltree`), each under the names Hasura accepts for it. Values pass through
+/// unchecked, as for any custom scalar.
+pub const POSTGRES_SCALARS: [&str; 58] = [
+    "bigint",
+    "bigserial",
+    "bit",
+    "bool",
+    "boolean",
+    "box",
+    "bpchar",
+    "bytea",
+    "char",
+    "cidr",
+    "circle",
+    "citext",
+    "date",
+    "decimal",
+    "float4",
+    "float8",
+    "geography",
+    "geometry",
+    "inet",
+    "int",
+    "int2",
+    "int4",
+    "int8",
+    "integer",
+    "interval",
+    "json",
+    "jsonb",
+    "line",
+    "lquery",
+    "lseg",
+    "ltree",
+    "ltxtquery",
+    "macaddr",
+    "macaddr8",
+    "money",
+    "name",
+    "numeric",
+    "oid",
+    "path",
+    "point",
+    "polygon",
+    "raster",
+    "real",
+    "serial",
+    "smallint",
+    "smallserial",
+    "text",
+    "time",
+    "timestamp",
+    "timestamptz",
+    "timetz",
+    "tsquery",
+    "tsvector",
+    "uuid",
+    "varbit",
+    "varchar",
+    "xid",
+    "xml",
+];
 
 /// Parses a type expression such as `String!` or `[UserInfo!]`.
 pub fn parse(expression: &str) -> Option<Type> {

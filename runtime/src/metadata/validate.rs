@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::types::{self, GRAPHQL_SCALARS, HASURA_SCALARS, Type};
+use super::types::{self, GRAPHQL_SCALARS, POSTGRES_SCALARS, Type};
 use super::{Action, ActionKind, Metadata, Operation, RetryPolicy};
 use crate::config::Environment;
 use crate::handler::HandlerRef;
@@ -69,12 +69,24 @@ pub struct ResolvedAction {
     pub retry: RetryPolicy,
 }
 
+/// Something valid that is kept but not served, reported with the metadata API's reply and in
+/// the server log: Hasura metadata that refers to what only Hasura has (database tables), or
+/// that a later version serves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MetadataWarning {
+    pub code: &'static str,
+    pub path: String,
+    pub message: String,
+}
+
 /// Validated metadata, ready to serve.
 #[derive(Debug, Clone)]
 pub struct Catalog {
     pub metadata: Metadata,
     pub types: BTreeMap<String, TypeDef>,
     pub actions: BTreeMap<String, Arc<ResolvedAction>>,
+    /// What is kept but not served.
+    pub warnings: Vec<MetadataWarning>,
 }
 
 impl Catalog {
@@ -101,7 +113,7 @@ pub fn validate(
         };
         types.insert(scalar.to_owned(), TypeDef::Scalar(kind));
     }
-    for scalar in HASURA_SCALARS {
+    for scalar in POSTGRES_SCALARS {
         types.insert(scalar.to_owned(), TypeDef::Scalar(ScalarKind::Any));
     }
 
@@ -127,7 +139,58 @@ pub fn validate(
         metadata: metadata.clone(),
         types,
         actions,
+        warnings: warnings(metadata),
     })
+}
+
+/// What `metadata` holds that is kept but not served.
+fn warnings(metadata: &Metadata) -> Vec<MetadataWarning> {
+    let mut warnings = Vec::new();
+    for (i, object) in metadata.custom_types.objects.iter().enumerate() {
+        for (j, relationship) in object.relationships.iter().enumerate() {
+            let name = relationship
+                .get("name")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?");
+            warnings.push(MetadataWarning {
+                code: "relationship-not-served",
+                path: format!("$.custom_types.objects[{i}].relationships[{j}]"),
+                message: format!(
+                    "relationship '{name}' of type '{}' joins a database table; it is kept, \
+                     but there are no tables here to join",
+                    object.name
+                ),
+            });
+        }
+    }
+    for (i, action) in metadata.actions.iter().enumerate() {
+        for key in transform_keys(&action.definition) {
+            warnings.push(MetadataWarning {
+                code: "transform-not-supported",
+                path: format!("$.actions[{i}].definition.{key}"),
+                message: format!(
+                    "action '{}' has a {key}, which is kept but not applied yet: calls of it \
+                     fail with code not-supported",
+                    action.name
+                ),
+            });
+        }
+    }
+    warnings
+}
+
+/// The transforms an action's definition has, by key.
+pub fn transform_keys(definition: &super::ActionDefinition) -> Vec<&'static str> {
+    [
+        ("request_transform", definition.request_transform.is_some()),
+        (
+            "response_transform",
+            definition.response_transform.is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(key, present)| present.then_some(key))
+    .collect()
 }
 
 fn declare(
@@ -142,9 +205,12 @@ fn declare(
             format!("'{name}' is not a valid GraphQL type name"),
         ));
     }
-    let redeclares_hasura_scalar =
-        HASURA_SCALARS.contains(&name) && matches!(def, TypeDef::Scalar(_));
-    if types.contains_key(name) && !redeclares_hasura_scalar {
+    // `scalar String` (or `scalar timestamptz`) restates a type the schema has: Hasura accepts
+    // it, and the type keeps its meaning.
+    if matches!(def, TypeDef::Scalar(_)) && is_predefined_scalar(name) {
+        return Ok(());
+    }
+    if types.contains_key(name) {
         return Err(MetadataError::new(
             "already-exists",
             format!("{path}.name"),
@@ -153,6 +219,12 @@ fn declare(
     }
     types.insert(name.to_owned(), def);
     Ok(())
+}
+
+/// Whether `name` is a scalar every schema has (GraphQL's) or every action may use (the
+/// Postgres source's).
+pub fn is_predefined_scalar(name: &str) -> bool {
+    GRAPHQL_SCALARS.contains(&name) || POSTGRES_SCALARS.contains(&name)
 }
 
 fn declare_types(
@@ -373,6 +445,10 @@ fn resolve_action(
     if let HandlerRef::Webhook(target) = &mut handler {
         target.headers.clone_from(&definition.headers);
         target.forward_client_headers = definition.forward_client_headers;
+        target.ignored_client_headers = definition
+            .ignored_client_headers
+            .as_ref()
+            .map(|names| names.iter().map(|name| name.to_ascii_lowercase()).collect());
         target
             .signing_secret_from_env
             .clone_from(&definition.signing_secret_from_env);

@@ -1,0 +1,231 @@
+//! Metadata as Hasura writes it is accepted as it is: exported `kind: ""`, `arguments: null`,
+//! Postgres scalars used without a declaration, `scalar String`, permission definitions,
+//! relationships to tables (kept, exported, warned about), transforms (kept, warned about,
+//! refused at call time rather than sent untransformed) and `ignored_client_headers`.
+
+use serde_json::{Value, json};
+
+use crate::harness::{
+    Backend, Reply, TestDb, TestServer, WebhookServer, login_types, on_both_backends,
+};
+
+on_both_backends!(
+    hasura_exports_are_accepted_and_served,
+    relationships_and_transforms_are_kept_and_warned_about,
+    ignored_client_headers_replace_the_default_list,
+);
+
+fn create(name: &str, definition: Value) -> Value {
+    json!({"type": "create_action", "args": {"name": name, "definition": definition}})
+}
+
+async fn hasura_exports_are_accepted_and_served(backend: Backend) {
+    let webhook = WebhookServer::start(|_, _| {
+        Reply::json(
+            200,
+            json!({"id": 7, "total": "12345678901234", "at": "2026-01-01T00:00:00"}),
+        )
+    })
+    .await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    let handler = format!("{}/count", webhook.url);
+    let bulk = json!({"type": "bulk", "args": [
+        {"type": "set_custom_types", "args": {
+            // Restating a built-in is accepted; `bigint` and `timestamp` are the Postgres
+            // source's scalars, used without a declaration.
+            "scalars": [{"name": "String"}],
+            "objects": [{"name": "Counted", "fields": [
+                {"name": "id", "type": "Int!"},
+                {"name": "total", "type": "bigint"},
+                {"name": "at", "type": "timestamp"}
+            ]}],
+            "enums": [{"name": "Scope", "values": [
+                {"value": "ALL", "description": null, "is_deprecated": null}
+            ]}]
+        }},
+        // What Hasura's CLI exports for a query action.
+        create("countAll", json!({
+            "kind": "", "type": "query", "arguments": null,
+            "output_type": "Counted", "handler": handler
+        })),
+        {"type": "create_action_permission", "args": {
+            "action": "countAll", "role": "user", "definition": {}, "comment": "readers"
+        }},
+    ]});
+    server.metadata_ok(bulk).await;
+
+    let answer = server
+        .graphql("{ countAll { id total at } }", json!({}))
+        .await;
+    assert_eq!(
+        answer["data"]["countAll"],
+        json!({"id": 7, "total": "12345678901234", "at": "2026-01-01T00:00:00"}),
+        "{answer}"
+    );
+    let total = server
+        .graphql("{ __type(name: \"bigint\") { kind name } }", json!({}))
+        .await;
+    assert_eq!(
+        total["data"]["__type"],
+        json!({"kind": "SCALAR", "name": "bigint"})
+    );
+
+    let exported = server
+        .metadata_ok(json!({"type": "export_metadata", "args": {}}))
+        .await;
+    let action = &exported["actions"][0];
+    assert_eq!(action["definition"]["kind"], "synchronous");
+    assert_eq!(
+        action["permissions"],
+        json!([{"role": "user", "definition": {}, "comment": "readers"}])
+    );
+    // Unknown keys are still refused, by name.
+    let (status, refused) = server
+        .metadata(create(
+            "typo",
+            json!({"output_type": "Counted", "handler": "http://x/", "hanlder": 1}),
+        ))
+        .await;
+    assert_eq!(status, 400);
+    assert!(
+        refused["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("hanlder")),
+        "{refused}"
+    );
+    server.stop().await;
+}
+
+async fn relationships_and_transforms_are_kept_and_warned_about(backend: Backend) {
+    let webhook = WebhookServer::login_ok().await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    let relationship = json!({
+        "name": "user", "type": "object", "source": "default",
+        "remote_table": {"schema": "public", "name": "users"},
+        "field_mapping": {"userId": "id"}
+    });
+    let mut types = login_types();
+    types["args"]["objects"][0]["relationships"] = json!([relationship]);
+    let answer = server.metadata_ok(types).await;
+    assert_eq!(answer["message"], "success");
+    assert_eq!(
+        answer["warnings"][0]["code"], "relationship-not-served",
+        "{answer}"
+    );
+    assert_eq!(
+        answer["warnings"][0]["path"],
+        "$.custom_types.objects[0].relationships[0]"
+    );
+
+    let transform = json!({
+        "version": 2, "template_engine": "Kriti", "method": "GET",
+        "url": "{{$base_url}}/users/{{$body.input.username}}"
+    });
+    let answer = server
+        .metadata_ok(create(
+            "userLogin",
+            json!({
+                "arguments": [{"name": "username", "type": "String!"}],
+                "output_type": "UserInfo",
+                "handler": format!("{}/login", webhook.url),
+                "request_transform": transform
+            }),
+        ))
+        .await;
+    let codes: Vec<&str> = answer["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w["code"].as_str())
+        .collect();
+    assert!(codes.contains(&"transform-not-supported"), "{answer}");
+
+    // Calling it is refused before anything is stored or sent.
+    let call = server
+        .graphql(
+            "mutation { userLogin(username: \"ada\") { userId } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        call["errors"][0]["extensions"]["code"], "not-supported",
+        "{call}"
+    );
+    assert!(webhook.requests().is_empty());
+    assert!(db.events("userLogin").await.is_empty());
+
+    // Both are kept as written, across a restart too.
+    server.stop().await;
+    let server = TestServer::start(&db).await;
+    let exported = server
+        .metadata_ok(json!({"type": "export_metadata", "args": {}}))
+        .await;
+    assert_eq!(
+        exported["custom_types"]["objects"][0]["relationships"],
+        json!([relationship])
+    );
+    assert_eq!(
+        exported["actions"][0]["definition"]["request_transform"],
+        transform
+    );
+    server.stop().await;
+}
+
+async fn ignored_client_headers_replace_the_default_list(backend: Backend) {
+    let webhook = WebhookServer::login_ok().await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    server.metadata_ok(login_types()).await;
+    let definition = |name: &str, ignored: Option<Value>| {
+        let mut definition = json!({
+            "arguments": [{"name": "username", "type": "String!"}],
+            "output_type": "UserInfo",
+            "handler": format!("{}/{name}", webhook.url),
+            "forward_client_headers": true
+        });
+        if let Some(ignored) = ignored {
+            definition["ignored_client_headers"] = ignored;
+        }
+        create(name, definition)
+    };
+    server.metadata_ok(definition("byDefault", None)).await;
+    server
+        .metadata_ok(definition(
+            "listed",
+            Some(json!(["X-Private", "Content-Length"])),
+        ))
+        .await;
+    let headers = [("accept-language", "fr"), ("x-private", "secret")];
+    for name in ["byDefault", "listed"] {
+        let query = format!("mutation {{ {name}(username: \"ada\") {{ userId }} }}");
+        let (status, body) = server.graphql_raw(json!({"query": query}), &headers).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["errors"].is_null(), "{body}");
+    }
+    let sent = |path: &str| {
+        webhook
+            .requests()
+            .into_iter()
+            .find(|r| r.path == path)
+            .expect("delivered")
+            .headers
+    };
+    let by_default = sent("/byDefault");
+    assert_eq!(
+        by_default.get("x-private").map(String::as_str),
+        Some("secret")
+    );
+    assert!(
+        !by_default.contains_key("accept-language"),
+        "{by_default:?}"
+    );
+    let listed = sent("/listed");
+    assert_eq!(
+        listed.get("accept-language").map(String::as_str),
+        Some("fr")
+    );
+    assert!(!listed.contains_key("x-private"), "{listed:?}");
+    server.stop().await;
+}

@@ -198,13 +198,22 @@ impl Served {
             return Ok(applied.response);
         }
         let handlers = self.wasm.known();
-        let catalog = validate(&metadata, &self.environment, &handlers)?;
-        log_warnings(&catalog);
+        let catalog = validate(&metadata, &self.environment, &handlers)
+            .map_err(|error| relative_to_request(request, &metadata, error))?;
+        // What this change brought in is reported; what was there before was reported then.
+        let introduced: Vec<_> = catalog
+            .warnings
+            .iter()
+            .filter(|warning| !live.catalog.warnings.contains(warning))
+            .collect();
+        for warning in &introduced {
+            tracing::warn!(code = warning.code, path = %warning.path, "{}", warning.message);
+        }
         let mut response = applied.response;
         if let Some(fields) = response.as_object_mut()
-            && !catalog.warnings.is_empty()
+            && !introduced.is_empty()
         {
-            fields.insert("warnings".into(), serde_json::json!(catalog.warnings));
+            fields.insert("warnings".into(), serde_json::json!(introduced));
         }
         let next = build_live(self.limits, &self.dispatcher, catalog, stored)?;
         let version = save(&self.store, &self.environment, &handlers, stored, &metadata).await?;
@@ -240,6 +249,42 @@ impl From<store::Error> for LoadError {
     fn from(error: store::Error) -> Self {
         Self::Commit(CommitError::Store(error))
     }
+}
+
+/// An error as Hasura reports it for `request`: about the action a `create_action` or
+/// `update_action` names, with its path into the request's `args` (`$.definition.headers[0]`);
+/// about `set_custom_types`' types, as an inconsistent object at `$.args`. Other errors keep
+/// their path into the metadata document.
+fn relative_to_request(
+    request: &ops::Request,
+    metadata: &Metadata,
+    mut error: MetadataError,
+) -> MetadataError {
+    // Hasura reports custom types that do not hold together as an inconsistent object.
+    let in_fields = error.path.contains(".fields[") || error.path.contains(".relationships[");
+    if request.kind == "set_custom_types" && error.path.starts_with("$.custom_types") && in_fields {
+        return MetadataError::new(
+            "invalid-configuration",
+            "$.args",
+            format!(
+                "Inconsistent object: validation for the given custom types failed because {}",
+                error.error
+            ),
+        );
+    }
+    if !matches!(request.kind.as_str(), "create_action" | "update_action") {
+        return error;
+    }
+    let Some(name) = request.args.get("name").and_then(Value::as_str) else {
+        return error;
+    };
+    let Some(index) = metadata.actions.iter().position(|a| a.name == name) else {
+        return error;
+    };
+    if let Some(rest) = error.path.strip_prefix(&format!("$.actions[{index}]")) {
+        error.path = format!("${rest}");
+    }
+    error
 }
 
 /// Logs what the catalog keeps but does not serve.

@@ -10,6 +10,7 @@ mod bad_input;
 mod conformance;
 mod envelopes;
 mod faults;
+mod hasura_fixtures;
 mod hasura_metadata;
 mod hasura_projects;
 mod hostile;

@@ -131,26 +131,26 @@ async fn invalid_metadata_is_refused_with_a_path_and_changes_nothing(backend: Ba
             json!({"type": "create_action", "args": {"name": "a", "definition": {
                 "output_type": "Missing", "handler": "http://localhost/x"}}}),
             "not-exists",
-            "$.actions[0].definition.output_type",
+            "$.definition.output_type",
         ),
         (
             json!({"type": "create_action", "args": {"name": "a", "definition": {
                 "output_type": "UserInfo", "handler": "http://localhost/x",
                 "arguments": [{"name": "u", "type": "UserInfo"}]}}}),
             "validation-failed",
-            "$.actions[0].definition.arguments[0].type",
+            "$.definition.arguments[0].type",
         ),
         (
             json!({"type": "create_action", "args": {"name": "a", "definition": {
                 "output_type": "[UserInfo", "handler": "http://localhost/x"}}}),
             "parse-failed",
-            "$.actions[0].definition.output_type",
+            "$.definition.output_type",
         ),
         (
             json!({"type": "create_action", "args": {"name": "a", "definition": {
                 "output_type": "UserInfo", "handler": "ftp://localhost/x"}}}),
             "validation-failed",
-            "$.actions[0].definition.handler",
+            "$.definition.handler",
         ),
         (
             json!({"type": "set_custom_types", "args": {"objects": [

@@ -281,7 +281,7 @@ async fn handlers_in_use_cannot_be_deleted_and_unknown_handlers_cannot_be_used(b
             .is_some_and(|e| e.contains("no wasm handler `nobody`")),
         "{body}"
     );
-    assert_eq!(body["path"], "$.actions[0].definition.handler");
+    assert_eq!(body["path"], "$.definition.handler");
 
     server.upload_guest("login", "user-login", json!({})).await;
     server

@@ -11,18 +11,21 @@ use crate::metadata::MetadataError;
 use crate::metadata::ops::Request;
 use crate::server::AppState;
 
-/// Registers `/v1/metadata`.
+/// Registers `/v1/metadata`, and `/v1/query`, where Hasura's v1 API took the same operations
+/// (scripts written for it keep working).
 pub fn configure(config: &mut web::ServiceConfig) {
-    config.service(
-        Envelope::Admin
-            .scope("/v1/metadata")
-            .wrap(actix_web::middleware::from_fn(require_admin))
-            .service(
-                web::resource("")
-                    .route(web::post().to(handle))
-                    .default_service(Envelope::Admin.method_not_allowed()),
-            ),
-    );
+    for path in ["/v1/metadata", "/v1/query"] {
+        config.service(
+            Envelope::Admin
+                .scope(path)
+                .wrap(actix_web::middleware::from_fn(require_admin))
+                .service(
+                    web::resource("")
+                        .route(web::post().to(handle))
+                        .default_service(Envelope::Admin.method_not_allowed()),
+                ),
+        );
+    }
 }
 
 /// Handles one metadata request.

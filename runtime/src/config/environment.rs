@@ -13,6 +13,18 @@ pub struct Environment {
     vars: Arc<HashMap<String, String>>,
 }
 
+/// Prefixes of the server's own settings (Hookwing's, and Hasura's names for them). Metadata may
+/// not read these variables: a header `value_from_env: HOOKWING_ADMIN_SECRET` would send the
+/// admin secret to a webhook.
+pub const RESERVED_PREFIXES: [&str; 2] = ["HASURA_GRAPHQL_", "HOOKWING_"];
+
+/// The reserved prefix `name` starts with, if any.
+pub fn reserved_prefix(name: &str) -> Option<&'static str> {
+    RESERVED_PREFIXES
+        .into_iter()
+        .find(|prefix| name.starts_with(prefix))
+}
+
 impl Environment {
     /// The current process environment (variables that are not valid UTF-8 are skipped).
     pub fn from_process() -> Self {

@@ -14,7 +14,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-pub use environment::Environment;
+pub use environment::{Environment, reserved_prefix};
 
 const DEFAULTS: &str = include_str!("defaults.toml");
 

@@ -17,8 +17,9 @@ use crate::auth::{self, ClientHeaders, Session};
 use crate::handler::{
     ActionName, CallContext, Delivery, EventInfo, HandlerRequest, Handlers, Reply,
 };
+use crate::metadata::Catalog;
+use crate::metadata::output::{self, OutputError};
 use crate::metadata::validate::ResolvedAction;
-use crate::metadata::{Catalog, output};
 use crate::store::{
     self, ActionKind, AttemptOutcome, AttemptRecord, EventState, Finish, NewEvent, Store,
     Transition,
@@ -29,18 +30,20 @@ use crate::telemetry::Metrics;
 /// with a stable `code` (see `to_error_json`).
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
-    /// The handler said no; its message and extensions go to the client as they are.
+    /// The handler said no; its message and extensions go to the client as they are
+    /// (without extensions, Hasura's: its top-level `code`, or `unexpected`, at path `$`).
     #[error("{message}")]
     Rejected {
         message: String,
+        code: Option<String>,
         extensions: Option<Value>,
     },
     /// Every attempt failed in a retryable way.
     #[error("handler failed after {attempts} attempt(s): {reason}")]
     Failed { reason: String, attempts: u32 },
     /// The handler's output does not fit the action's output type.
-    #[error("handler output does not match the output type: {reason}")]
-    InvalidOutput { reason: String },
+    #[error("handler output does not match the output type: {0}")]
+    InvalidOutput(OutputError),
     /// The action uses something that is kept but not served (a transform).
     #[error("{reason}")]
     NotSupported { reason: String },
@@ -62,21 +65,21 @@ impl DispatchError {
         match self {
             Self::Rejected {
                 message,
+                code,
                 extensions,
             } => {
-                let mut extensions = extensions.clone().unwrap_or_else(|| json!({}));
-                if let Value::Object(map) = &mut extensions {
-                    map.entry("code").or_insert_with(|| json!("unexpected"));
-                }
+                let extensions = extensions.clone().unwrap_or_else(
+                    || json!({"code": code.as_deref().unwrap_or("unexpected"), "path": "$"}),
+                );
                 json!({"message": message, "extensions": extensions})
             }
             Self::Failed { reason, attempts } => json!({
                 "message": "the action handler failed",
                 "extensions": {"code": "unexpected", "internal": {"reason": reason, "attempts": attempts}},
             }),
-            Self::InvalidOutput { reason } => json!({
-                "message": format!("the action handler returned an invalid output: {reason}"),
-                "extensions": {"code": "validation-failed"},
+            Self::InvalidOutput(error) => json!({
+                "message": error.message,
+                "extensions": {"code": "unexpected", "path": "$", "internal": {"reason": error.detail}},
             }),
             Self::NotSupported { reason } => json!({
                 "message": reason,
@@ -184,7 +187,7 @@ impl Dispatcher {
         let outcome = match result {
             Ok(_) => "success",
             Err(DispatchError::Rejected { .. }) => "rejected",
-            Err(DispatchError::InvalidOutput { .. }) => "invalid_output",
+            Err(DispatchError::InvalidOutput(_)) => "invalid_output",
             Err(DispatchError::Failed { .. }) => "failed",
             Err(
                 DispatchError::NotSupported { .. }
@@ -442,8 +445,8 @@ impl Verdict {
     fn describe(&self) -> (AttemptOutcome, Option<String>) {
         match self {
             Self::Done(Ok(_)) => (AttemptOutcome::Success, None),
-            Self::Done(Err(DispatchError::InvalidOutput { reason })) => {
-                (AttemptOutcome::InvalidOutput, Some(reason.clone()))
+            Self::Done(Err(DispatchError::InvalidOutput(error))) => {
+                (AttemptOutcome::InvalidOutput, Some(error.detail.clone()))
             }
             Self::Done(Err(error)) => (AttemptOutcome::Rejected, Some(error.to_string())),
             Self::Retry { reason, .. } => (AttemptOutcome::Failed, Some(reason.clone())),
@@ -460,14 +463,16 @@ fn judge(call: &Invocation<'_>, reply: Reply) -> Verdict {
         Reply::Success { output } => {
             match output::check(call.catalog, &call.action.output, &output) {
                 Ok(()) => Verdict::Done(Ok(output)),
-                Err(reason) => Verdict::Done(Err(DispatchError::InvalidOutput { reason })),
+                Err(error) => Verdict::Done(Err(DispatchError::InvalidOutput(error))),
             }
         }
         Reply::Rejected {
             message,
+            code,
             extensions,
         } => Verdict::Done(Err(DispatchError::Rejected {
             message,
+            code,
             extensions,
         })),
         Reply::Failed {

@@ -34,11 +34,19 @@ pub fn dispatch_error(error: &DispatchError, reveal_internal: bool) -> async_gra
     }
 }
 
-/// Gives every error that async-graphql produced itself (unknown fields, wrong argument types,
-/// depth limits) the code `validation-failed`, so clients can rely on `extensions.code`.
+/// Puts every error in Hasura's shape. Errors async-graphql produced itself (unknown fields,
+/// wrong argument types, depth limits) get the code `validation-failed`, so clients can rely
+/// on `extensions.code`. Errors built here (an action's) keep their extensions as they are —
+/// a handler's extensions without a code stay without one, as in Hasura — and, as in Hasura,
+/// carry no `locations` or `path`: an action's error is about the whole call.
 pub fn with_codes(mut response: Response) -> Response {
     for error in &mut response.errors {
-        ensure_code(error, "validation-failed");
+        if error.extensions.is_some() {
+            error.locations.clear();
+            error.path.clear();
+        } else {
+            ensure_code(error, "validation-failed");
+        }
     }
     response
 }

@@ -345,8 +345,14 @@ fn rejection(status: u16, body: &[u8]) -> Reply {
         .and_then(|body| body.get("extensions"))
         .filter(|extensions| extensions.is_object())
         .cloned();
+    let code = parsed
+        .as_ref()
+        .and_then(|body| body.get("code"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
     Reply::Rejected {
         message,
+        code,
         extensions,
     }
 }
@@ -389,12 +395,14 @@ mod tests {
             classify(400, None, body),
             Reply::Rejected {
                 message: "bad password".into(),
+                code: None,
                 extensions: Some(json!({"code": "auth"}))
             }
         );
         let Reply::Rejected {
             message,
             extensions,
+            ..
         } = classify(404, None, b"nope")
         else {
             panic!("a 404 is a rejection");

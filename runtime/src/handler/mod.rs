@@ -58,9 +58,11 @@ impl HandlerRef {
 pub enum Reply {
     /// The handler produced an output document.
     Success { output: Value },
-    /// The handler said no; never retried.
+    /// The handler said no; never retried. `code` is a webhook body's top-level `code`
+    /// (Hasura's shape for a rejection without `extensions`).
     Rejected {
         message: String,
+        code: Option<String>,
         extensions: Option<Value>,
     },
     /// Something went wrong on the way; retryable.

@@ -34,6 +34,11 @@ impl UrlTemplate {
             if !valid {
                 return Err(format!("'{name}' is not an environment variable name"));
             }
+            if let Some(prefix) = crate::config::reserved_prefix(name) {
+                return Err(format!(
+                    "env variables starting with \"{prefix}\" are not allowed in URL templates: {name}"
+                ));
+            }
             parts.push(Part::Variable(name.to_owned()));
             rest = &rest[start + end + 2..];
         }

@@ -119,6 +119,7 @@ pub fn validate(
 
     declare_types(metadata, &mut types)?;
     check_type_fields(metadata, &types)?;
+    check_relationships(metadata)?;
 
     let mut actions = BTreeMap::new();
     for (index, action) in metadata.actions.iter().enumerate() {
@@ -368,16 +369,17 @@ fn check_type_fields(
     let custom = &metadata.custom_types;
     for (i, object) in custom.objects.iter().enumerate() {
         let path = format!("$.custom_types.objects[{i}]");
-        check_fields(&object.fields, Position::Output, types, &path)?;
+        check_fields(&object.name, &object.fields, Position::Output, types, &path)?;
     }
     for (i, input) in custom.input_objects.iter().enumerate() {
         let path = format!("$.custom_types.input_objects[{i}]");
-        check_fields(&input.fields, Position::Input, types, &path)?;
+        check_fields(&input.name, &input.fields, Position::Input, types, &path)?;
     }
     Ok(())
 }
 
 fn check_fields(
+    owner: &str,
     fields: &[super::Field],
     position: Position,
     types: &BTreeMap<String, TypeDef>,
@@ -386,7 +388,65 @@ fn check_fields(
     for (j, field) in fields.iter().enumerate() {
         let field_path = format!("{path}.fields[{j}].type");
         let ty = parse_type(&field.ty, &field_path)?;
+        let name = types::innermost(&ty);
+        if !types.contains_key(name) {
+            // Hasura's words, its double space included (its template leaves the "input" of
+            // "input object type" empty for output objects).
+            let qualifier = match position {
+                Position::Input => "input",
+                Position::Output => "",
+            };
+            return Err(MetadataError::new(
+                "not-exists",
+                field_path,
+                format!(
+                    "the type \"{name}\" for field \"{}\" in {qualifier} object type \"{owner}\" does not exist",
+                    field.name
+                ),
+            ));
+        }
         check_usable(&ty, position, types, &field_path)?;
+    }
+    Ok(())
+}
+
+/// Each relationship of an object type maps fields of that type that exist and are not lists
+/// (what Hasura checks without looking at the tables).
+fn check_relationships(metadata: &Metadata) -> Result<(), MetadataError> {
+    for (i, object) in metadata.custom_types.objects.iter().enumerate() {
+        for (j, relationship) in object.relationships.iter().enumerate() {
+            let path = format!("$.custom_types.objects[{i}].relationships[{j}]");
+            let name = relationship
+                .get("name")
+                .and_then(serde_json::Value::as_str)
+                .ok_or_else(|| MetadataError::invalid(&path, "a relationship needs a name"))?;
+            let mapping = relationship
+                .get("field_mapping")
+                .and_then(serde_json::Value::as_object);
+            for field_name in mapping.into_iter().flat_map(|m| m.keys()) {
+                let field = object.fields.iter().find(|f| &f.name == field_name);
+                let Some(field) = field else {
+                    return Err(MetadataError::new(
+                        "invalid-configuration",
+                        path,
+                        format!(
+                            "the field \"{field_name}\" for relationship \"{name}\" does not exist in object type \"{}\"",
+                            object.name
+                        ),
+                    ));
+                };
+                if field.ty.trim_end_matches('!').starts_with('[') {
+                    return Err(MetadataError::new(
+                        "invalid-configuration",
+                        path,
+                        format!(
+                            "the type of the field \"{field_name}\" for relationship \"{name}\" in object type \"{}\" is a list type",
+                            object.name
+                        ),
+                    ));
+                }
+            }
+        }
     }
     Ok(())
 }
@@ -488,6 +548,17 @@ fn resolve_action(
                 format!("'{}' is not a valid header name", header.name()),
             )
         })?;
+        if let super::HeaderConf::FromEnv { value_from_env, .. } = header
+            && let Some(prefix) = crate::config::reserved_prefix(value_from_env)
+        {
+            return Err(MetadataError::new(
+                "parse-failed",
+                header_path,
+                format!(
+                    "env variables starting with \"{prefix}\" are not allowed in value_from_env: {value_from_env}"
+                ),
+            ));
+        }
         if let super::HeaderConf::FromEnv { value_from_env, .. } = header
             && env.get(value_from_env).is_none()
         {

@@ -1,6 +1,7 @@
 //! Test harness: real databases (a fresh SQLite file or a fresh PostgreSQL database per test),
 //! the real server on port 0, and a real webhook receiver that records what it was sent.
 
+mod hasura_webhook;
 mod process;
 mod webhook;
 
@@ -12,6 +13,7 @@ use hookwing::config::Environment;
 use hookwing::store::{EventRecord, Store, StoreOptions};
 use serde_json::{Value, json};
 
+pub use hasura_webhook::HasuraTestWebhook;
 pub use process::ServerProcess;
 pub use webhook::{Recorded, Reply, WebhookServer};
 

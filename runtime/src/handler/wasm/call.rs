@@ -185,6 +185,7 @@ fn rejected(rejection: ActionError, logs: &mut Vec<Value>) -> Reply {
             });
     Reply::Rejected {
         message: rejection.message,
+        code: None,
         extensions,
     }
 }

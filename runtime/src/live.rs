@@ -184,7 +184,7 @@ impl Served {
     /// Applies one metadata API request: edit, validate the whole result, persist, swap the
     /// schema, then run side effects. Nothing changes unless every step before the swap works.
     pub async fn apply(&self, request: &ops::Request) -> Result<Value, CommitError> {
-        let _guard = self.writes.lock().await;
+        let guard = self.writes.lock().await;
         let live = self.current();
         let stored = live.resource_version;
         if let Some(presented) = request.resource_version
@@ -195,6 +195,10 @@ impl Served {
         let mut metadata = live.catalog.metadata.clone();
         let applied = ops::apply(request, &mut metadata, stored)?;
         if !applied.changed {
+            if applied.effects.contains(&SideEffect::Reload) {
+                drop(guard);
+                self.refresh().await?;
+            }
             return Ok(applied.response);
         }
         let handlers = self.wasm.known();
@@ -230,6 +234,8 @@ impl Served {
                     let deleted = self.store.delete_events_of_action(&action).await?;
                     tracing::info!(action, deleted, "cleared events of dropped action");
                 }
+                // Nothing to re-read: this request just wrote what is stored.
+                SideEffect::Reload => {}
             }
         }
         Ok(response)

@@ -19,6 +19,7 @@ on_both_backends!(
     failed_deliveries_are_retried_until_the_handler_is_back,
     results_are_visible_only_to_the_session_that_made_the_call,
     graceful_shutdown_hands_events_back_and_the_next_server_delivers_them,
+    failed_results_have_hasuras_errors_and_internal_details_only_for_admins,
 );
 
 fn async_metadata(handler: &str, retry: Value) -> Value {
@@ -333,4 +334,50 @@ async fn subscribers_on_another_replica_hear_results_at_once() {
     );
     api.stop().await;
     worker.stop().await;
+}
+
+async fn failed_results_have_hasuras_errors_and_internal_details_only_for_admins(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server =
+        TestServer::start_with(&db, |config| config.admin_secret = Some("s3cret".into())).await;
+    // Nothing listens there: the one attempt fails, with the URL in the reason.
+    let handler = "http://127.0.0.1:9/secret-path?api_key=k";
+    server
+        .metadata_ok(async_metadata(handler, json!({"max_attempts": 1})))
+        .await;
+    server
+        .metadata_ok(json!({"type": "create_action_permission", "args": {"action": "asyncLogin", "role": "user"}}))
+        .await;
+    let as_user = [
+        ("x-hasura-admin-secret", "s3cret"),
+        ("x-hasura-role", "user"),
+        ("x-hasura-user-id", "1"),
+    ];
+    let (_, created) = server.graphql_raw(json!({"query": CALL}), &as_user).await;
+    let id = created["data"]["asyncLogin"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let admin = wait_for_result(&server, &id).await;
+    let errors = &admin["errors"];
+    assert_eq!(errors["code"], "unexpected", "{admin}");
+    assert_eq!(errors["path"], "$");
+    assert_eq!(errors["error"], "the action handler failed");
+    assert!(
+        errors["internal"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("secret-path")),
+        "admins see why: {admin}"
+    );
+
+    // The caller's own result (the subscription shows the same value): Hasura's shape, nothing
+    // internal.
+    let (_, own) = server
+        .graphql_raw(json!({"query": result_query(&id)}), &as_user)
+        .await;
+    let errors = &own["data"]["asyncLogin"]["errors"];
+    assert_eq!(errors["code"], "unexpected", "{own}");
+    assert!(errors.get("internal").is_none(), "{own}");
+    assert!(!own.to_string().contains("secret-path"), "{own}");
+    server.stop().await;
 }

@@ -13,6 +13,8 @@ on_both_backends!(
     hasura_exports_are_accepted_and_served,
     relationships_and_transforms_are_kept_and_warned_about,
     ignored_client_headers_replace_the_default_list,
+    hasura_tooling_endpoints_and_operations_answer,
+    metadata_cannot_read_the_servers_own_settings,
 );
 
 fn create(name: &str, definition: Value) -> Value {
@@ -227,5 +229,113 @@ async fn ignored_client_headers_replace_the_default_list(backend: Backend) {
         Some("fr")
     );
     assert!(!listed.contains_key("x-private"), "{listed:?}");
+    server.stop().await;
+}
+
+async fn hasura_tooling_endpoints_and_operations_answer(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    let version: Value = server
+        .client
+        .get(format!("{}/v1/version", server.url))
+        .send()
+        .await
+        .expect("version")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
+
+    // Hasura's v1 endpoint takes the metadata operations too.
+    let via_query: Value = server
+        .client
+        .post(format!("{}/v1/query", server.url))
+        .json(&login_types())
+        .send()
+        .await
+        .expect("v1/query")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(via_query["message"], "success");
+    let consistency = server
+        .metadata_ok(json!({"type": "get_inconsistent_metadata", "args": {}}))
+        .await;
+    assert_eq!(
+        consistency,
+        json!({"is_consistent": true, "inconsistent_objects": []})
+    );
+
+    // A change written to the database behind the server's back is served after a reload.
+    let store = db.store().await;
+    let stored = store.load_metadata().await.expect("load").expect("stored");
+    let mut document = stored.document.clone();
+    document["actions"] = json!([{"name": "ping", "definition": {
+        "type": "query", "output_type": "Boolean", "handler": "http://127.0.0.1:9/ping"}}]);
+    store
+        .save_metadata(stored.resource_version, &document)
+        .await
+        .expect("save");
+    let reloaded = server
+        .metadata_ok(json!({"type": "reload_metadata", "args": {}}))
+        .await;
+    assert_eq!(reloaded["message"], "success");
+    let exported = server
+        .metadata_ok(json!({"type": "export_metadata", "args": {}}))
+        .await;
+    assert_eq!(exported["actions"][0]["name"], "ping", "{exported}");
+
+    server
+        .metadata_ok(json!({"type": "clear_metadata", "args": {}}))
+        .await;
+    let cleared = server
+        .metadata_ok(json!({"type": "export_metadata", "args": {}}))
+        .await;
+    assert_eq!(cleared["actions"], json!([]));
+    assert_eq!(cleared["custom_types"]["objects"], json!([]));
+    server.stop().await;
+}
+
+async fn metadata_cannot_read_the_servers_own_settings(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start_with(&db, |config| {
+        config.environment = hookwing::config::Environment::default()
+            .with("HOOKWING_ADMIN_SECRET", "s3cret")
+            .with("HASURA_GRAPHQL_DATABASE_URL", "postgres://x");
+    })
+    .await;
+    server.metadata_ok(login_types()).await;
+    let with_header = |name: &str| {
+        create(
+            "leak",
+            json!({"output_type": "UserInfo", "handler": "http://127.0.0.1:9/x",
+                   "headers": [{"name": "x-key", "value_from_env": name}]}),
+        )
+    };
+    for name in ["HOOKWING_ADMIN_SECRET", "HASURA_GRAPHQL_DATABASE_URL"] {
+        let (status, error) = server.metadata(with_header(name)).await;
+        assert_eq!(status, 400, "{error}");
+        assert_eq!(error["code"], "parse-failed");
+        assert_eq!(error["path"], "$.definition.headers[0]");
+        assert!(
+            error["error"]
+                .as_str()
+                .is_some_and(|e| e.contains(name) && e.contains("not allowed")),
+            "{error}"
+        );
+    }
+    let (status, error) = server
+        .metadata(create(
+            "leak",
+            json!({"output_type": "UserInfo", "handler": "{{HOOKWING_ADMIN_SECRET}}/x"}),
+        ))
+        .await;
+    assert_eq!(status, 400, "{error}");
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("not allowed")),
+        "{error}"
+    );
     server.stop().await;
 }

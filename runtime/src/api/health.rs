@@ -1,5 +1,5 @@
 //! The probes and metrics: `GET /healthz` (the process answers), `GET /readyz` (the database
-//! answers) and `GET /metrics` (Prometheus text format).
+//! answers), `GET /metrics` (Prometheus text format) and `GET /v1/version`.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -14,6 +14,7 @@ pub fn configure(config: &mut web::ServiceConfig) {
         ("/healthz", web::get().to(healthz)),
         ("/readyz", web::get().to(readyz)),
         ("/metrics", web::get().to(metrics)),
+        ("/v1/version", web::get().to(version)),
     ] {
         config.service(
             web::resource(path)
@@ -21,6 +22,12 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 .default_service(Envelope::Admin.method_not_allowed()),
         );
     }
+}
+
+/// The server's version, where Hasura's tools look for it.
+async fn version() -> HttpResponse {
+    HttpResponse::Ok()
+        .json(json!({"version": env!("CARGO_PKG_VERSION"), "server_type": "hookwing"}))
 }
 
 async fn healthz() -> HttpResponse {

@@ -39,6 +39,13 @@ impl Session {
         }
     }
 
+    /// Whether the caller may see internal error details (handler URLs, transport and database
+    /// errors): an admin acting as admin. An admin acting as another role (`x-hasura-role`)
+    /// sees exactly what that role sees. Every path that shows an error asks this.
+    pub fn sees_internal(&self) -> bool {
+        self.is_admin && self.role() == "admin"
+    }
+
     /// The role the caller acts as.
     pub fn role(&self) -> &str {
         self.variables

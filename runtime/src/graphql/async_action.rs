@@ -49,7 +49,7 @@ pub fn mutation_field(catalog: &Arc<Catalog>, action: &Arc<ResolvedAction>) -> F
             let id = dispatcher
                 .invoke_async(request.invocation(&catalog, &action, input_of(&ctx)?))
                 .await
-                .map_err(|error| dispatch_error(&error, request.session.is_admin))?;
+                .map_err(|error| dispatch_error(&error, request.session.sees_internal()))?;
             Ok(Some(FieldValue::value(id.to_string())))
         })
     });
@@ -84,7 +84,7 @@ pub fn query_field(action: &Arc<ResolvedAction>) -> Field {
                 let event = store.event(id).await.map_err(store_error)?;
                 Ok(event
                     .filter(|e| visible(&session, &name, e))
-                    .map(|e| FieldValue::owned_any(result_json(&e))))
+                    .map(|e| FieldValue::owned_any(result_json(&e, &session))))
             })
         },
     )
@@ -154,7 +154,10 @@ impl Watch {
             if terminal || !self.started {
                 self.started = true;
                 self.done = terminal;
-                return Some((Ok(FieldValue::owned_any(result_json(&event))), self));
+                return Some((
+                    Ok(FieldValue::owned_any(result_json(&event, &self.session))),
+                    self,
+                ));
             }
         }
     }
@@ -194,19 +197,40 @@ fn lookup_args(ctx: &ResolverContext<'_>) -> async_graphql::Result<(Store, Sessi
 /// The admin (not acting as another role) sees every result; anyone else only results
 /// stored with exactly their session variables.
 fn visible(session: &Session, action: &str, event: &EventRecord) -> bool {
-    let admin = session.is_admin && session.role() == "admin";
+    let admin = session.sees_internal();
     event.action_name == action
         && event.kind == crate::store::ActionKind::Asynchronous
         && (admin || event.session_variables == session.variables_json())
 }
 
-fn result_json(event: &EventRecord) -> Value {
+fn result_json(event: &EventRecord, session: &Session) -> Value {
     json!({
         "id": event.id.to_string(),
         "created_at": event.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        "errors": event.errors,
+        "errors": event.errors.as_ref().and_then(|errors| hasura_errors(errors, session)),
         "output": event.response_payload,
     })
+}
+
+/// A finished event's stored error, as Hasura shows an asynchronous action's `errors`: one
+/// object, `{"code", "path", "error"}`, with `internal` only for callers who may see it.
+fn hasura_errors(stored: &Value, session: &Session) -> Option<Value> {
+    let first = stored
+        .as_array()
+        .and_then(|errors| errors.first())
+        .unwrap_or(stored);
+    let extensions = &first["extensions"];
+    let mut shown = json!({
+        "code": extensions.get("code").cloned().unwrap_or_else(|| json!("unexpected")),
+        "path": extensions.get("path").cloned().unwrap_or_else(|| json!("$")),
+        "error": first.get("message").cloned().unwrap_or_else(|| json!("unexpected error")),
+    });
+    if session.sees_internal()
+        && let Some(internal) = extensions.get("internal")
+    {
+        shown["internal"] = internal.clone();
+    }
+    Some(shown)
 }
 
 fn store_error(error: crate::store::Error) -> async_graphql::Error {

@@ -283,7 +283,7 @@ async fn resolve_action<'a>(
     let output = dispatcher
         .invoke_sync(request.invocation(catalog, action, input_of(&ctx)?))
         .await
-        .map_err(|error| dispatch_error(&error, request.session.is_admin))?;
+        .map_err(|error| dispatch_error(&error, request.session.sees_internal()))?;
     Ok(field_value(catalog, &action.output, output))
 }
 

@@ -27,6 +27,8 @@ pub struct Request {
 pub enum SideEffect {
     /// Delete the stored events of a dropped action.
     ClearData { action: String },
+    /// Re-read what is stored (metadata and uploaded handlers), as `reload_metadata` asks.
+    Reload,
 }
 
 /// The outcome of applying one request.
@@ -156,6 +158,22 @@ fn apply_one(
             *metadata = replacement;
             *changed = true;
             Ok(success())
+        }
+        "clear_metadata" => {
+            args::<Empty>(&request.args, args_path)?;
+            *metadata = Metadata::empty();
+            *changed = true;
+            Ok(success())
+        }
+        // Metadata is validated whole before it is stored: it is never inconsistent.
+        "get_inconsistent_metadata" => {
+            args::<Empty>(&request.args, args_path)?;
+            Ok(json!({"is_consistent": true, "inconsistent_objects": []}))
+        }
+        "reload_metadata" => {
+            args::<Value>(&request.args, args_path)?;
+            effects.push(SideEffect::Reload);
+            Ok(json!({"message": "success", "is_consistent": true}))
         }
         "set_custom_types" => {
             metadata.custom_types = args::<CustomTypes>(&request.args, args_path)?;

@@ -33,7 +33,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Command::Handlers { server, command }) => {
             let base = server.unwrap_or_else(|| format!("http://{}", config.listen));
-            let client = AdminClient::new(&base, config.admin_secret.clone());
+            let client = AdminClient::new(&base, config.all_admin_secrets().into_iter().next());
             let reply = match command {
                 HandlersCommand::Upload { name, wasm, config } => {
                     client

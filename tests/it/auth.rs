@@ -459,3 +459,34 @@ async fn webhooks_are_signed_per_standard_webhooks(backend: Backend) {
     assert_eq!(body["path"], "$.definition.signing_secret_from_env");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_issuer_or_audience_must_be_in_the_token() {
+    let config = |config: &mut hookwing::Config| {
+        config.jwt_secret = Some(json!({"type": "HS256", "key": HS_KEY,
+            "issuer": "https://issuer.example.test/", "audience": ["hookwing", "other"]}));
+    };
+    let (_db, server, _webhook) = whoami_server(Backend::Sqlite, config, &["user"]).await;
+    let with = |iss: Option<&str>, aud: Option<&str>| {
+        let mut token = claims("7", &["user"]);
+        if let Some(iss) = iss {
+            token["iss"] = json!(iss);
+        }
+        if let Some(aud) = aud {
+            token["aud"] = json!(aud);
+        }
+        format!("Bearer {}", hs256(&token))
+    };
+    let issuer = Some("https://issuer.example.test/");
+    for (token, expected) in [
+        (with(issuer, Some("hookwing")), 200),
+        (with(None, Some("hookwing")), 401),
+        (with(issuer, None), 401),
+        (with(Some("https://elsewhere.test/"), Some("hookwing")), 401),
+        (with(issuer, Some("someone-else")), 401),
+    ] {
+        let (status, body) = call(&server, WHOAMI, &[("authorization", &token)]).await;
+        assert_eq!(status, expected, "{body}");
+    }
+    server.stop().await;
+}

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Backend, TestDb, TestServer};
 
-/// Where the projects are: `shared/hasura/projects` beside the repository.
+/// Where the projects are: the Hasura data set beside the repository.
 fn projects_dir() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/hasura/projects");
     if dir.is_dir() {

@@ -6,7 +6,8 @@
 
 use std::sync::{Arc, OnceLock};
 
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, ORIGIN};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::dynamic::Schema;
 use async_graphql::futures_util::stream::BoxStream;
@@ -14,6 +15,7 @@ use async_graphql::{Data, Executor, Request, Response};
 use async_graphql_actix_web::GraphQLSubscription;
 use serde_json::Value;
 
+use super::error::GraphqlError;
 use crate::auth::{ClientHeaders, Session};
 use crate::graphql::RequestContext;
 use crate::graphql::errors::with_codes;
@@ -68,6 +70,19 @@ async fn subscriptions(
     request: HttpRequest,
     payload: web::Payload,
 ) -> actix_web::Result<HttpResponse> {
+    // CORS does not cover WebSockets: a page on any origin may open one, so the upgrade checks
+    // the origin against the same policy (same-origin pages, like GraphiQL, always may).
+    if let Some(origin) = request.headers().get(ORIGIN).and_then(|o| o.to_str().ok())
+        && !state.cors.allows(origin)
+        && !same_origin(origin, &request)
+    {
+        return Err(GraphqlError::new(
+            StatusCode::FORBIDDEN,
+            "access-denied",
+            format!("origin `{origin}` may not open a WebSocket here"),
+        )
+        .into());
+    }
     let session = Arc::new(OnceLock::new());
     let executor = RoleExecutor {
         live: state.live(),
@@ -91,6 +106,14 @@ async fn subscriptions(
             Ok(data)
         })
         .start(&request, payload)
+}
+
+/// Whether `origin` is the server itself, as the request addressed it.
+fn same_origin(origin: &str, request: &HttpRequest) -> bool {
+    let host = request.connection_info().host().to_ascii_lowercase();
+    origin
+        .split_once("://")
+        .is_some_and(|(_, authority)| authority.trim_end_matches('/').eq_ignore_ascii_case(&host))
 }
 
 /// The upgrade request's headers, overridden by `connection_init`'s `payload.headers` (or, as

@@ -120,6 +120,16 @@ impl JwtVerifier {
             Some(Audience::Many(many)) => validation.set_audience(many),
             None => validation.validate_aud = false,
         }
+        // A configured issuer or audience is required, not merely checked when present: a
+        // token without the claim is refused.
+        let mut required = vec!["exp"];
+        if secret.issuer.is_some() {
+            required.push("iss");
+        }
+        if secret.audience.is_some() {
+            required.push("aud");
+        }
+        validation.set_required_spec_claims(&required);
         Ok(Self {
             keys,
             validation,

@@ -104,7 +104,8 @@ pub struct AuthConfigError(String);
 
 /// Decides who is calling, from the admin secret, a JWT, or the unauthorized role.
 pub struct Authenticator {
-    admin_secret: Option<String>,
+    /// Empty means dev mode.
+    admin_secrets: Vec<String>,
     jwt: Option<JwtVerifier>,
     unauthorized_role: Option<String>,
 }
@@ -112,11 +113,11 @@ pub struct Authenticator {
 impl Authenticator {
     /// From the server's settings.
     pub fn new(
-        admin_secret: Option<String>,
+        admin_secrets: Vec<String>,
         jwt_secret: Option<&str>,
         unauthorized_role: Option<String>,
     ) -> Result<Self, AuthConfigError> {
-        if admin_secret.is_none() && (jwt_secret.is_some() || unauthorized_role.is_some()) {
+        if admin_secrets.is_empty() && (jwt_secret.is_some() || unauthorized_role.is_some()) {
             return Err(AuthConfigError(
                 "jwt_secret and unauthorized_role need an admin_secret (without one, \
                  every caller is admin)"
@@ -128,7 +129,7 @@ impl Authenticator {
             .transpose()
             .map_err(AuthConfigError)?;
         Ok(Self {
-            admin_secret,
+            admin_secrets,
             jwt,
             unauthorized_role,
         })
@@ -144,16 +145,19 @@ impl Authenticator {
         let presented = ADMIN_SECRET_HEADERS
             .iter()
             .find_map(|name| headers.get(*name));
-        match (&self.admin_secret, presented) {
-            (None, _) => return Ok(admin_session(headers)),
-            (Some(secret), Some(presented)) => {
-                return if constant_time_eq(secret.as_bytes(), presented.as_bytes()) {
-                    Ok(admin_session(headers))
-                } else {
-                    Err(AuthError::InvalidAdminSecret)
-                };
-            }
-            (Some(_), None) => {}
+        if self.admin_secrets.is_empty() {
+            return Ok(admin_session(headers));
+        }
+        if let Some(presented) = presented {
+            // Every secret is compared, so the time taken says nothing about which matched.
+            let matched = self.admin_secrets.iter().fold(false, |matched, secret| {
+                constant_time_eq(secret.as_bytes(), presented.as_bytes()) | matched
+            });
+            return if matched {
+                Ok(admin_session(headers))
+            } else {
+                Err(AuthError::InvalidAdminSecret)
+            };
         }
         let requested_role = headers.get("x-hasura-role").and_then(|v| v.to_str().ok());
         if let (Some(jwt), Some(token)) = (&self.jwt, bearer_token(headers)) {
@@ -284,7 +288,8 @@ mod tests {
     }
 
     fn authenticator(secret: Option<&str>) -> Authenticator {
-        Authenticator::new(secret.map(str::to_owned), None, None).expect("valid")
+        Authenticator::new(secret.map(str::to_owned).into_iter().collect(), None, None)
+            .expect("valid")
     }
 
     fn authenticate(headers: &HeaderMap, secret: Option<&str>) -> Result<Session, AuthError> {
@@ -297,6 +302,24 @@ mod tests {
         assert!(session.is_admin);
         assert_eq!(session.role(), "admin");
         assert_eq!(session.variables["x-hasura-user-id"], "7");
+    }
+
+    #[test]
+    fn any_of_several_admin_secrets_is_accepted() {
+        let auth = Authenticator::new(vec!["old-one".into(), "new-one".into()], None, None)
+            .expect("valid");
+        for (presented, admin) in [("old-one", true), ("new-one", true), ("other", false)] {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                actix_web::http::header::HeaderName::from_static("x-hasura-admin-secret"),
+                actix_web::http::header::HeaderValue::from_static(presented),
+            );
+            assert_eq!(
+                auth.is_admin(&headers).is_ok_and(|a| a),
+                admin,
+                "{presented}"
+            );
+        }
     }
 
     #[test]

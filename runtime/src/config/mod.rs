@@ -20,8 +20,11 @@ const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
 /// the user (for `value_from_env` headers, say) and are left alone.
-const ENV_KEYS: [&str; 13] = [
+const ENV_KEYS: [&str; 16] = [
     "listen",
+    "admin_secrets",
+    "cors_domain",
+    "disable_cors",
     "database_url",
     "metadata_dir",
     "admin_secret",
@@ -47,9 +50,13 @@ pub struct Config {
     /// A Hasura-format metadata directory applied at start.
     #[serde(default)]
     pub metadata_dir: Option<PathBuf>,
-    /// Guards the metadata and handler APIs; unset means dev mode.
+    /// Guards the metadata and handler APIs; unset (with no `admin_secrets`) means dev mode.
     #[serde(default)]
     pub admin_secret: Option<String>,
+    /// More admin secrets, any of which is accepted (rotate one while the others keep
+    /// working): a list, or a JSON list in a string (Hasura's `HASURA_GRAPHQL_ADMIN_SECRETS`).
+    #[serde(default, deserialize_with = "list_or_json_list")]
+    pub admin_secrets: Vec<String>,
     /// JWT verification, as Hasura's `HASURA_GRAPHQL_JWT_SECRET`: `{"type": "HS256", "key":
     /// "…"}` or `{"type": "RS256", "key": "<PEM>" | "jwk_file": "…"}`, plus optional
     /// `claims_namespace`, `issuer`, `audience`, `allowed_skew`. A JSON string or a table.
@@ -65,6 +72,11 @@ pub struct Config {
     /// Names this replica as lease owner; defaults to a fresh id per process.
     #[serde(default)]
     pub node_id: Option<String>,
+    /// Browser origins allowed to call the server: `*`, or a comma-separated list of
+    /// `scheme://host[:port]` with `*.` wildcard subdomains (Hasura's `HASURA_GRAPHQL_CORS_DOMAIN`).
+    pub cors_domain: String,
+    /// No CORS headers at all (Hasura's `HASURA_GRAPHQL_DISABLE_CORS`).
+    pub disable_cors: bool,
     pub database: DatabaseConfig,
     pub limits: Limits,
     pub log: LogConfig,
@@ -74,6 +86,66 @@ pub struct Config {
     /// `value_from_env` headers.
     #[serde(skip, default = "Environment::from_process")]
     pub environment: Environment,
+    /// What loading noticed that an operator should hear (an unknown `HOOKWING_*` variable, a
+    /// Hasura variable overridden by Hookwing's); logged when the server starts.
+    #[serde(skip)]
+    pub notices: Vec<String>,
+}
+
+/// A list of strings, given as a list or as a JSON list in a string.
+fn list_or_json_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        List(Vec<String>),
+        Text(String),
+    }
+    match Given::deserialize(deserializer)? {
+        Given::List(list) => Ok(list),
+        Given::Text(text) => serde_json::from_str(&text)
+            .map_err(|e| serde::de::Error::custom(format!("expected a JSON list of strings: {e}"))),
+    }
+}
+
+/// Hasura's names for the settings Hookwing shares, so a Hasura deployment's environment works
+/// as it is. Hookwing's own variable wins when both are set.
+const HASURA_ALIASES: [(&str, &str); 8] = [
+    ("HASURA_GRAPHQL_ADMIN_SECRET", "admin_secret"),
+    ("HASURA_GRAPHQL_ADMIN_SECRETS", "admin_secrets"),
+    ("HASURA_GRAPHQL_JWT_SECRET", "jwt_secret"),
+    ("HASURA_GRAPHQL_UNAUTHORIZED_ROLE", "unauthorized_role"),
+    ("HASURA_GRAPHQL_CORS_DOMAIN", "cors_domain"),
+    ("HASURA_GRAPHQL_DISABLE_CORS", "disable_cors"),
+    ("HASURA_GRAPHQL_DATABASE_URL", "database_url"),
+    ("HASURA_GRAPHQL_METADATA_DIR", "metadata_dir"),
+];
+
+/// Notices about the process environment: Hasura variables that Hookwing's own override, and
+/// `HOOKWING_*` variables that name no setting (a typo in `HOOKWING_ADMIN_SECRET` would
+/// otherwise start the server in dev mode without a word).
+fn environment_notices() -> Vec<String> {
+    let mut notices = Vec::new();
+    for (hasura, key) in HASURA_ALIASES {
+        let ours = format!("HOOKWING_{}", key.to_ascii_uppercase());
+        if std::env::var_os(hasura).is_some() && std::env::var_os(&ours).is_some() {
+            notices.push(format!("{ours} and {hasura} are both set; {ours} is used"));
+        }
+    }
+    for (name, _) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        let Some(rest) = name.strip_prefix("HOOKWING_") else {
+            continue;
+        };
+        let top = rest.split("__").next().unwrap_or_default();
+        if !ENV_KEYS.iter().any(|known| known.eq_ignore_ascii_case(top)) {
+            notices.push(format!(
+                "environment variable {name} is not a Hookwing setting and is ignored"
+            ));
+        }
+    }
+    notices
 }
 
 /// Database pool settings.
@@ -213,7 +285,15 @@ impl Config {
             }
             figment = figment.merge(Toml::file(file));
         }
-        let config: Config = figment
+        let aliases: Vec<&str> = HASURA_ALIASES.iter().map(|(hasura, _)| *hasura).collect();
+        let mut config: Config = figment
+            .merge(Env::raw().only(&aliases).map(|name| {
+                HASURA_ALIASES
+                    .iter()
+                    .find(|(hasura, _)| name.as_str().eq_ignore_ascii_case(hasura))
+                    .map_or(name.as_str(), |(_, key)| key)
+                    .into()
+            }))
             .merge(
                 Env::prefixed("HOOKWING_")
                     .filter(|key| {
@@ -228,6 +308,7 @@ impl Config {
             .extract()
             .map_err(Box::new)?;
         config.validate()?;
+        config.notices = environment_notices();
         Ok(config)
     }
 
@@ -274,8 +355,10 @@ impl Config {
                 "wasm.max_concurrent_instances must be at least 1".into(),
             ));
         }
-        if self.admin_secret.as_deref() == Some("") {
-            return Err(ConfigError::Rule("admin_secret must not be empty".into()));
+        if self.admin_secret.as_deref() == Some("")
+            || self.admin_secrets.iter().any(String::is_empty)
+        {
+            return Err(ConfigError::Rule("admin secrets must not be empty".into()));
         }
         Ok(())
     }
@@ -288,9 +371,18 @@ impl Config {
         })
     }
 
+    /// Every accepted admin secret.
+    pub fn all_admin_secrets(&self) -> Vec<String> {
+        self.admin_secret
+            .iter()
+            .chain(&self.admin_secrets)
+            .cloned()
+            .collect()
+    }
+
     /// Whether the server runs without an admin secret.
     pub fn dev_mode(&self) -> bool {
-        self.admin_secret.is_none()
+        self.admin_secret.is_none() && self.admin_secrets.is_empty()
     }
 }
 
@@ -335,9 +427,17 @@ mod tests {
             jail.set_env("HOOKWING_LISTEN", "127.0.0.1:9001");
             jail.set_env("HOOKWING_LIMITS__MAX_BODY_BYTES", "4096");
             jail.set_env("DATABASE_URL", "postgres://db/hookwing");
-            // A user's own HOOKWING_* variable (for a `value_from_env` header) is not config.
+            // A HOOKWING_* variable that names no setting is not config; it is reported.
             jail.set_env("HOOKWING_WEBHOOK_TOKEN", "abc");
             let config = load(Some("hookwing.toml"), &Overrides::default()).expect("env");
+            assert!(
+                config
+                    .notices
+                    .iter()
+                    .any(|n| n.contains("HOOKWING_WEBHOOK_TOKEN")),
+                "{:?}",
+                config.notices
+            );
             assert_eq!(config.listen.port(), 9001);
             assert_eq!(config.limits.max_body_bytes, 4096);
             assert_eq!(config.database_url, "postgres://db/hookwing");
@@ -354,6 +454,46 @@ mod tests {
             let config = load(Some("hookwing.toml"), &flags).expect("flags");
             assert_eq!(config.listen.port(), 9002);
             assert_eq!(config.admin_secret.as_deref(), Some("from-flag"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn hasura_variable_names_work_and_hookwings_win() {
+        Jail::expect_with(|jail| {
+            jail.set_env("HASURA_GRAPHQL_ADMIN_SECRET", "from-hasura");
+            jail.set_env("HASURA_GRAPHQL_CORS_DOMAIN", "https://*.example.test");
+            jail.set_env("HASURA_GRAPHQL_UNAUTHORIZED_ROLE", "anonymous");
+            jail.set_env("HASURA_GRAPHQL_ADMIN_SECRETS", r#"["old", "new"]"#);
+            let config = load(None, &Overrides::default()).expect("aliases");
+            assert_eq!(config.admin_secret.as_deref(), Some("from-hasura"));
+            assert_eq!(config.cors_domain, "https://*.example.test");
+            assert_eq!(config.unauthorized_role.as_deref(), Some("anonymous"));
+            assert_eq!(config.admin_secrets, ["old", "new"]);
+            assert_eq!(config.all_admin_secrets(), ["from-hasura", "old", "new"]);
+            assert!(config.notices.is_empty(), "{:?}", config.notices);
+
+            jail.set_env("HOOKWING_ADMIN_SECRET", "from-hookwing");
+            let config = load(None, &Overrides::default()).expect("both");
+            assert_eq!(config.admin_secret.as_deref(), Some("from-hookwing"));
+            assert!(
+                config
+                    .notices
+                    .iter()
+                    .any(|n| n.contains("HASURA_GRAPHQL_ADMIN_SECRET")),
+                "{:?}",
+                config.notices
+            );
+
+            // A typo no longer starts the server in dev mode silently.
+            jail.set_env("HOOKWING_ADMIN_SECRT", "typo");
+            let config = load(None, &Overrides::default()).expect("typo");
+            assert!(
+                config
+                    .notices
+                    .iter()
+                    .any(|n| n.contains("HOOKWING_ADMIN_SECRT"))
+            );
             Ok(())
         });
     }

@@ -1,6 +1,7 @@
 //! Wiring: the shared state, the HTTP server around [`crate::api`], and the entry point
 //! embedders and tests call.
 
+pub mod cors;
 pub mod state;
 
 use std::net::TcpListener;
@@ -63,6 +64,9 @@ pub async fn serve(
 ) -> Result<Running, StartError> {
     let address = listener.local_addr().ok();
     let state = web::Data::new(AppState::start(config).await?);
+    for notice in &state.config.notices {
+        tracing::warn!("{notice}");
+    }
     if state.config.dev_mode() {
         tracing::warn!(
             "DEV MODE: no admin secret is set; every caller is admin and sees internal errors. \
@@ -71,22 +75,27 @@ pub async fn serve(
     }
     spawn_refresher(&state);
     let app_state = state.clone();
-    let server = HttpServer::new(move || App::new().app_data(app_state.clone()).configure(routes))
-        .listen(listener)
-        .map_err(|e| StartError::Listen(e.to_string()))?
-        // Signals are the embedder's (the binary's `main`): SIGINT and SIGTERM alike stop the
-        // server gracefully, which actix would not do for SIGINT.
-        .disable_signals()
-        // In-flight requests get the grace period, plus the few seconds interrupted calls need
-        // to be recorded and answered (`AppState::shutdown`).
-        .shutdown_timeout(
-            state
-                .config
-                .delivery
-                .shutdown_grace_secs
-                .saturating_add(crate::dispatch::worker::INTERRUPT_SETTLE.as_secs()),
-        )
-        .run();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(app_state.clone())
+            .wrap(app_state.cors.middleware())
+            .configure(routes)
+    })
+    .listen(listener)
+    .map_err(|e| StartError::Listen(e.to_string()))?
+    // Signals are the embedder's (the binary's `main`): SIGINT and SIGTERM alike stop the
+    // server gracefully, which actix would not do for SIGINT.
+    .disable_signals()
+    // In-flight requests get the grace period, plus the few seconds interrupted calls need
+    // to be recorded and answered (`AppState::shutdown`).
+    .shutdown_timeout(
+        state
+            .config
+            .delivery
+            .shutdown_grace_secs
+            .saturating_add(crate::dispatch::worker::INTERRUPT_SETTLE.as_secs()),
+    )
+    .run();
     tracing::info!(
         address = ?address,
         backend = state.store.backend_name(),

@@ -13,6 +13,7 @@ use crate::handler::http::Webhook;
 use crate::handler::signature::SigningKey;
 use crate::handler::wasm::{WasmError, WasmHost};
 use crate::live::{Live, LoadError, Served};
+use crate::server::cors::CorsPolicy;
 use crate::store::{self, Store, StoreOptions};
 use crate::telemetry::Metrics;
 
@@ -33,6 +34,8 @@ pub enum StartError {
     Auth(#[from] AuthConfigError),
     #[error("cannot listen: {0}")]
     Listen(String),
+    #[error("invalid CORS settings: {0}")]
+    Cors(String),
 }
 
 /// Shared by every request handler.
@@ -41,6 +44,8 @@ pub struct AppState {
     pub store: Store,
     /// Decides who each request is.
     pub auth: Authenticator,
+    /// Which browser origins may call.
+    pub cors: CorsPolicy,
     pub metrics: Metrics,
     /// Documents of recent GraphQL requests, so repeated operations are parsed once.
     pub parsed: ParseCache,
@@ -58,10 +63,12 @@ impl AppState {
     pub async fn start(config: Config) -> Result<Self, StartError> {
         crate::install_crypto_provider();
         let auth = Authenticator::new(
-            config.admin_secret.clone(),
+            config.all_admin_secrets(),
             config.jwt_setting().as_deref(),
             config.unauthorized_role.clone(),
         )?;
+        let cors = CorsPolicy::parse(&config.cors_domain, config.disable_cors)
+            .map_err(StartError::Cors)?;
         let options = StoreOptions {
             pool_size: config.database.pool_size,
         };
@@ -110,6 +117,7 @@ impl AppState {
             config,
             store,
             auth,
+            cors,
             metrics,
             parsed: ParseCache::default(),
             wasm,

@@ -4,7 +4,7 @@
 //! to other replicas, run side effects. Requests in flight finish on the schema they started
 //! with; nothing changes unless every step before the swap works.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -332,16 +332,11 @@ fn build_live(
     };
     let schema = build(&|_| true)?;
     let empty_schema = build(&|_| false)?;
-    let roles: BTreeSet<&str> = catalog
-        .actions
-        .values()
-        .flat_map(|action| action.action.permissions.iter().map(|p| p.role.as_str()))
-        .collect();
     let mut role_schemas = HashMap::new();
-    for role in roles {
-        let granted =
-            |action: &ResolvedAction| action.action.permissions.iter().any(|p| p.role == role);
-        role_schemas.insert(role.to_owned(), build(&granted)?);
+    for role in catalog.roles() {
+        let granted = |action: &ResolvedAction| catalog.grants(&role, action);
+        let schema = build(&granted)?;
+        role_schemas.insert(role, schema);
     }
     Ok(Live {
         catalog: Arc::clone(&catalog),

@@ -43,7 +43,7 @@ fn is_database_operation(kind: &str) -> bool {
 
 /// Cases Hookwing does not pass yet, each with why; a case listed here that passes fails the
 /// test, so the list only shrinks.
-const KNOWN_GAPS: [(&str, &str); 8] = [
+const KNOWN_GAPS: [(&str, &str); 6] = [
     (
         "sync/get_user_by_email_nested_success.yaml",
         "response_transform is not applied yet",
@@ -67,14 +67,6 @@ const KNOWN_GAPS: [(&str, &str); 8] = [
     (
         "sync/scalar_response_action_transformed_output.yaml",
         "response_transform is not applied yet",
-    ),
-    (
-        "roles_inheritance/multiple_parents_inheritance.yaml",
-        "inherited roles are not supported yet",
-    ),
-    (
-        "roles_inheritance/override_inherited_permission.yaml",
-        "inherited roles are not supported yet",
     ),
 ];
 

@@ -15,6 +15,7 @@ on_both_backends!(
     ignored_client_headers_replace_the_default_list,
     hasura_tooling_endpoints_and_operations_answer,
     metadata_cannot_read_the_servers_own_settings,
+    inherited_roles_see_the_union_of_their_parents_actions,
 );
 
 fn create(name: &str, definition: Value) -> Value {
@@ -337,5 +338,84 @@ async fn metadata_cannot_read_the_servers_own_settings(backend: Backend) {
             .is_some_and(|e| e.contains("not allowed")),
         "{error}"
     );
+    server.stop().await;
+}
+
+async fn inherited_roles_see_the_union_of_their_parents_actions(backend: Backend) {
+    let webhook = WebhookServer::login_ok().await;
+    let db = TestDb::new(backend).await;
+    let server =
+        TestServer::start_with(&db, |config| config.admin_secret = Some("s3cret".into())).await;
+    let handler = format!("{}/login", webhook.url);
+    let action = |name: &str| {
+        create(
+            name,
+            json!({"output_type": "UserInfo", "handler": handler,
+                   "arguments": [{"name": "username", "type": "String!"}]}),
+        )
+    };
+    let grant = |action: &str, role: &str| json!({"type": "create_action_permission", "args": {"action": action, "role": role}});
+    server
+        .metadata_ok(json!({"type": "bulk", "args": [
+            login_types(), action("readThing"), action("writeThing"), action("adminOnly"),
+            grant("readThing", "reader"), grant("writeThing", "writer"),
+            {"type": "add_inherited_role", "args": {"role_name": "editor", "role_set": ["reader", "writer"]}},
+            {"type": "add_inherited_role", "args": {"role_name": "chief", "role_set": ["editor"]}},
+        ]}))
+        .await;
+    let mutations = |role: &'static str| {
+        let server = &server;
+        async move {
+            let (_, body) = server
+                .graphql_raw(
+                    json!({"query": "{ __schema { mutationType { fields { name } } } }"}),
+                    &[("x-hasura-admin-secret", "s3cret"), ("x-hasura-role", role)],
+                )
+                .await;
+            let mut names: Vec<String> = body["data"]["__schema"]["mutationType"]["fields"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|f| f["name"].as_str().map(str::to_owned))
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    assert_eq!(mutations("reader").await, ["readThing"]);
+    assert_eq!(mutations("editor").await, ["readThing", "writeThing"]);
+    assert_eq!(
+        mutations("chief").await,
+        ["readThing", "writeThing"],
+        "nested"
+    );
+    let (_, denied) = server
+        .graphql_raw(
+            json!({"query": "mutation { adminOnly(username: \"a\") { userId } }"}),
+            &[
+                ("x-hasura-admin-secret", "s3cret"),
+                ("x-hasura-role", "editor"),
+            ],
+        )
+        .await;
+    assert!(denied["errors"].is_array(), "{denied}");
+
+    let exported = server
+        .metadata_ok(json!({"type": "export_metadata", "args": {}}))
+        .await;
+    assert_eq!(
+        exported["inherited_roles"],
+        json!([{"role_name": "editor", "role_set": ["reader", "writer"]},
+               {"role_name": "chief", "role_set": ["editor"]}])
+    );
+    // A cycle is refused; dropping works.
+    let (status, cycle) = server
+        .metadata(json!({"type": "add_inherited_role", "args": {"role_name": "reader", "role_set": ["chief"]}}))
+        .await;
+    assert_eq!(status, 400, "{cycle}");
+    server
+        .metadata_ok(json!({"type": "drop_inherited_role", "args": {"role_name": "chief"}}))
+        .await;
+    assert!(mutations("chief").await.is_empty());
     server.stop().await;
 }

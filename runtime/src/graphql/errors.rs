@@ -41,6 +41,20 @@ pub fn dispatch_error(error: &DispatchError, reveal_internal: bool) -> async_gra
 /// carry no `locations` or `path`: an action's error is about the whole call.
 pub fn with_codes(mut response: Response) -> Response {
     for error in &mut response.errors {
+        // What async-graphql says when a role's schema has no such root, in Hasura's words.
+        let missing_root = match error.message.as_str() {
+            "Schema is not configured for mutations." => Some("no mutations exist"),
+            "Schema is not configured for subscriptions." => Some("no subscriptions exist"),
+            _ => None,
+        };
+        if let Some(message) = missing_root {
+            error.message = message.into();
+            let extensions = error
+                .extensions
+                .get_or_insert_with(ErrorExtensionValues::default);
+            extensions.set("path", "$");
+            extensions.set("code", "validation-failed");
+        }
         if error.extensions.is_some() {
             error.locations.clear();
             error.path.clear();
@@ -48,6 +62,8 @@ pub fn with_codes(mut response: Response) -> Response {
             ensure_code(error, "validation-failed");
         }
     }
+    // async-graphql reports a missing root once per place it notices it; one is the error.
+    response.errors.dedup();
     response
 }
 

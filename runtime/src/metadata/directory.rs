@@ -12,6 +12,8 @@ use super::{Action, ActionDefinition, Metadata, MetadataError, Permission};
 
 const SDL_FILE: &str = "actions.graphql";
 const YAML_FILE: &str = "actions.yaml";
+/// Hasura keeps inherited roles in a file of their own beside the actions.
+const ROLES_FILE: &str = "inherited_roles.yaml";
 
 /// Errors reading or writing a metadata directory.
 #[derive(Debug, thiserror::Error)]
@@ -155,9 +157,18 @@ pub fn load(dir: &Path) -> Result<Metadata, DirectoryError> {
     }
     let mut custom_types = document.custom_types;
     attach_relationships(yaml.custom_types.as_ref(), &mut custom_types)?;
+    let inherited_roles = match read_optional(&dir.join(ROLES_FILE))? {
+        Some(text) if !text.trim().is_empty() => {
+            serde_yaml_ng::from_str::<Option<Vec<super::InheritedRole>>>(&text)
+                .map_err(|e| MetadataError::new("parse-failed", ROLES_FILE, e.to_string()))?
+                .unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
     Ok(Metadata {
         actions,
         custom_types,
+        inherited_roles,
         ..Metadata::empty()
     })
 }
@@ -269,6 +280,11 @@ pub fn export(metadata: &Metadata, dir: &Path) -> Result<(), DirectoryError> {
         .map_err(|e| MetadataError::new("unexpected", YAML_FILE, e.to_string()))?;
     write(SDL_FILE, sdl::render(metadata))?;
     write(YAML_FILE, yaml)?;
+    if !metadata.inherited_roles.is_empty() {
+        let roles = serde_yaml_ng::to_string(&metadata.inherited_roles)
+            .map_err(|e| MetadataError::new("unexpected", ROLES_FILE, e.to_string()))?;
+        write(ROLES_FILE, roles)?;
+    }
     write("version.yaml", "version: 3\n".into())?;
     Ok(())
 }
@@ -387,6 +403,28 @@ mod tests {
 
         let out = tempfile::tempdir().expect("tempdir");
         export(&loaded, out.path()).expect("exports");
+        assert_eq!(load(out.path()).expect("reloads"), loaded);
+    }
+
+    #[test]
+    fn inherited_roles_have_a_file_of_their_own() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(SDL_FILE), "type Query { a: Boolean }").expect("sdl");
+        std::fs::write(
+            dir.path().join(YAML_FILE),
+            "actions:\n- name: a\n  definition:\n    handler: http://x/\n",
+        )
+        .expect("yaml");
+        std::fs::write(
+            dir.path().join(ROLES_FILE),
+            "- role_name: editor\n  role_set:\n  - reader\n  - writer\n",
+        )
+        .expect("roles");
+        let loaded = load(dir.path()).expect("loads");
+        assert_eq!(loaded.inherited_roles[0].role_set, ["reader", "writer"]);
+        let out = tempfile::tempdir().expect("tempdir");
+        export(&loaded, out.path()).expect("exports");
+        assert!(out.path().join(ROLES_FILE).is_file());
         assert_eq!(load(out.path()).expect("reloads"), loaded);
     }
 

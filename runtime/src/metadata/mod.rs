@@ -31,6 +31,21 @@ pub struct Metadata {
     pub actions: Vec<Action>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub custom_types: CustomTypes,
+    /// Roles that may do whatever any of their parent roles may (Hasura's `inherited_roles`).
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub inherited_roles: Vec<InheritedRole>,
+}
+
+/// A role made of others: it may call every action any role of `role_set` may call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InheritedRole {
+    pub role_name: String,
+    pub role_set: Vec<String>,
 }
 
 fn current_version() -> u32 {

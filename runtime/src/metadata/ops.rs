@@ -5,7 +5,9 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::{Action, ActionDefinition, CustomTypes, Metadata, MetadataError, Permission};
+use super::{
+    Action, ActionDefinition, CustomTypes, InheritedRole, Metadata, MetadataError, Permission,
+};
 
 /// A request to `POST /v1/metadata`: `{"type", "args", "resource_version"?}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -174,6 +176,44 @@ fn apply_one(
             args::<Value>(&request.args, args_path)?;
             effects.push(SideEffect::Reload);
             Ok(json!({"message": "success", "is_consistent": true}))
+        }
+        "add_inherited_role" => {
+            let role = args::<InheritedRole>(&request.args, args_path)?;
+            if metadata
+                .inherited_roles
+                .iter()
+                .any(|r| r.role_name == role.role_name)
+            {
+                return Err(MetadataError::new(
+                    "already-exists",
+                    format!("{args_path}.role_name"),
+                    format!("the inherited role '{}' already exists", role.role_name),
+                ));
+            }
+            metadata.inherited_roles.push(role);
+            *changed = true;
+            Ok(success())
+        }
+        "drop_inherited_role" => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct DropRole {
+                role_name: String,
+            }
+            let drop = args::<DropRole>(&request.args, args_path)?;
+            let before = metadata.inherited_roles.len();
+            metadata
+                .inherited_roles
+                .retain(|r| r.role_name != drop.role_name);
+            if metadata.inherited_roles.len() == before {
+                return Err(MetadataError::new(
+                    "not-exists",
+                    format!("{args_path}.role_name"),
+                    format!("the inherited role '{}' does not exist", drop.role_name),
+                ));
+            }
+            *changed = true;
+            Ok(success())
         }
         "set_custom_types" => {
             metadata.custom_types = args::<CustomTypes>(&request.args, args_path)?;

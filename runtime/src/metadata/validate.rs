@@ -90,6 +90,34 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// Every role that holds a permission or is an inherited role: each gets a schema of its
+    /// own.
+    pub fn roles(&self) -> BTreeSet<String> {
+        self.actions
+            .values()
+            .flat_map(|action| action.action.permissions.iter().map(|p| p.role.clone()))
+            .chain(
+                self.metadata
+                    .inherited_roles
+                    .iter()
+                    .map(|r| r.role_name.clone()),
+            )
+            .collect()
+    }
+
+    /// Whether `role` may call `action`: a permission of its own, or, for an inherited role,
+    /// one of any role it is made of (inherited roles may nest; validation refused cycles).
+    pub fn grants(&self, role: &str, action: &ResolvedAction) -> bool {
+        if action.action.permissions.iter().any(|p| p.role == role) {
+            return true;
+        }
+        self.metadata
+            .inherited_roles
+            .iter()
+            .find(|r| r.role_name == role)
+            .is_some_and(|r| r.role_set.iter().any(|parent| self.grants(parent, action)))
+    }
+
     /// The named type `name`; every name reachable from a catalog is defined.
     pub fn type_def(&self, name: &str) -> Option<&TypeDef> {
         self.types.get(name)
@@ -120,6 +148,7 @@ pub fn validate(
     declare_types(metadata, &mut types)?;
     check_type_fields(metadata, &types)?;
     check_relationships(metadata)?;
+    check_inherited_roles(metadata)?;
 
     let mut actions = BTreeMap::new();
     for (index, action) in metadata.actions.iter().enumerate() {
@@ -406,6 +435,54 @@ fn check_fields(
             ));
         }
         check_usable(&ty, position, types, &field_path)?;
+    }
+    Ok(())
+}
+
+/// Inherited roles have a name of their own (not `admin`, not twice), a non-empty set of
+/// parents, and no cycle through other inherited roles.
+fn check_inherited_roles(metadata: &Metadata) -> Result<(), MetadataError> {
+    let roles = &metadata.inherited_roles;
+    for (i, role) in roles.iter().enumerate() {
+        let path = format!("$.inherited_roles[{i}]");
+        if role.role_name.is_empty() || role.role_name == "admin" {
+            return Err(MetadataError::invalid(
+                format!("{path}.role_name"),
+                format!("'{}' cannot be an inherited role", role.role_name),
+            ));
+        }
+        if roles[..i].iter().any(|r| r.role_name == role.role_name) {
+            return Err(MetadataError::new(
+                "already-exists",
+                format!("{path}.role_name"),
+                format!("the inherited role '{}' is defined twice", role.role_name),
+            ));
+        }
+        if role.role_set.is_empty() {
+            return Err(MetadataError::invalid(
+                format!("{path}.role_set"),
+                format!(
+                    "inherited role '{}' has no roles to inherit from",
+                    role.role_name
+                ),
+            ));
+        }
+        // Walk the parents; meeting this role again is a cycle.
+        let mut pending: Vec<&str> = role.role_set.iter().map(String::as_str).collect();
+        let mut seen = BTreeSet::new();
+        while let Some(parent) = pending.pop() {
+            if parent == role.role_name {
+                return Err(MetadataError::invalid(
+                    format!("{path}.role_set"),
+                    format!("inherited role '{}' inherits from itself", role.role_name),
+                ));
+            }
+            if seen.insert(parent)
+                && let Some(nested) = roles.iter().find(|r| r.role_name == parent)
+            {
+                pending.extend(nested.role_set.iter().map(String::as_str));
+            }
+        }
     }
     Ok(())
 }

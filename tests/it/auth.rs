@@ -490,3 +490,180 @@ async fn a_configured_issuer_or_audience_must_be_in_the_token() {
     }
     server.stop().await;
 }
+
+/// A token signed with `private_pem` by `algorithm`.
+fn signed(algorithm: Algorithm, claims: &Value, private_pem: &str, kid: Option<&str>) -> String {
+    let mut header = Header::new(algorithm);
+    header.kid = kid.map(str::to_owned);
+    let pem = private_pem.as_bytes();
+    let key = match algorithm {
+        Algorithm::ES256 => EncodingKey::from_ec_pem(pem),
+        Algorithm::EdDSA => EncodingKey::from_ed_pem(pem),
+        _ => EncodingKey::from_rsa_pem(pem),
+    }
+    .expect("private key");
+    encode(&header, claims, &key).expect("sign")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jwk_url_is_cached_and_a_rotated_key_is_fetched_when_first_seen() {
+    let rotated = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let serving = std::sync::Arc::clone(&rotated);
+    let provider = WebhookServer::start(move |_, _| {
+        let set = if serving.load(std::sync::atomic::Ordering::SeqCst) {
+            "jwks-rotated.json"
+        } else {
+            "jwks.json"
+        };
+        crate::harness::Reply::raw(200, &fixture(set)).with_header("cache-control", "max-age=3600")
+    })
+    .await;
+    let jwk_url = format!("{}/.well-known/jwks.json", provider.url);
+    let config = move |config: &mut hookwing::Config| {
+        config.jwt_secret = Some(json!({"jwk_url": jwk_url}));
+    };
+    let (_db, server, _webhook) = whoami_server(Backend::Sqlite, config, &["user"]).await;
+    let good = claims("7", &["user"]);
+    let first = format!(
+        "Bearer {}",
+        signed(
+            Algorithm::RS256,
+            &good,
+            &fixture("jwt-rs256-private.pem"),
+            Some("test-key-1")
+        )
+    );
+    for _ in 0..3 {
+        let (status, body) = call(&server, WHOAMI, &[("authorization", &first)]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert_eq!(
+        provider.requests().len(),
+        1,
+        "the set is cached for its max-age"
+    );
+
+    // The provider rotates: a token with the new key id works at once.
+    rotated.store(true, std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let second = format!(
+        "Bearer {}",
+        signed(
+            Algorithm::RS256,
+            &good,
+            &fixture("jwt-rs256-other-private.pem"),
+            Some("test-key-2")
+        )
+    );
+    let (status, body) = call(&server, WHOAMI, &[("authorization", &second)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(provider.requests().len(), 2);
+
+    // Made-up key ids are refused, and cannot make the server hammer the provider.
+    for _ in 0..5 {
+        let forged = format!(
+            "Bearer {}",
+            signed(
+                Algorithm::RS256,
+                &good,
+                &fixture("jwt-rs256-private.pem"),
+                Some("made-up")
+            )
+        );
+        let (status, _) = call(&server, WHOAMI, &[("authorization", &forged)]).await;
+        assert_eq!(status, 401);
+    }
+    assert!(
+        provider.requests().len() <= 3,
+        "{}",
+        provider.requests().len()
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_provider_token_shapes_are_read_as_configured() {
+    // AWS Cognito: the Hasura claims as a JSON string, at a path.
+    let cognito = |config: &mut hookwing::Config| {
+        config.jwt_secret = Some(json!({"type": "HS256", "key": HS_KEY,
+            "claims_format": "stringified_json", "claims_namespace_path": "$.hasura"}));
+    };
+    let (_db, server, _webhook) = whoami_server(Backend::Sqlite, cognito, &["user"]).await;
+    let token = hs256(&json!({"sub": "c1", "exp": now() + 600, "hasura": json!({
+        "x-hasura-allowed-roles": ["user"], "x-hasura-default-role": "user",
+        "x-hasura-user-id": "c1"}).to_string()}));
+    let (status, body) = call(
+        &server,
+        WHOAMI,
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await;
+    assert_eq!(
+        (status, body["data"]["wasm"]["accessToken"].as_str()),
+        (200, Some("user:c1")),
+        "{body}"
+    );
+    server.stop().await;
+
+    // Firebase, Clerk: no Hasura claims at all, mapped from the provider's own, in a cookie.
+    let mapped = |config: &mut hookwing::Config| {
+        config.jwt_secret = Some(json!({"type": "HS256", "key": HS_KEY,
+        "header": {"type": "Cookie", "name": "__session"},
+        "claims_map": {
+            "x-hasura-allowed-roles": {"path": "$.roles"},
+            "x-hasura-default-role": {"path": "$.primary_role", "default": "user"},
+            "x-hasura-user-id": {"path": "$.sub"}
+        }}));
+    };
+    let (_db, server, _webhook) = whoami_server(Backend::Sqlite, mapped, &["user"]).await;
+    let token = hs256(&json!({"sub": "f9", "exp": now() + 600, "roles": ["user", "editor"]}));
+    let cookie = format!("theme=dark; __session={token}");
+    let (status, body) = call(&server, WHOAMI, &[("cookie", &cookie)]).await;
+    assert_eq!(
+        (status, body["data"]["wasm"]["accessToken"].as_str()),
+        (200, Some("user:f9")),
+        "{body}"
+    );
+    // The bearer header is not where this server looks.
+    let (status, _) = call(
+        &server,
+        WHOAMI,
+        &[("authorization", &format!("Bearer {token}"))],
+    )
+    .await;
+    assert_eq!(status, 401);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn es256_and_ed25519_tokens_verify_against_their_keys() {
+    for (algorithm, name, kind) in [
+        (Algorithm::ES256, "es256", "ES256"),
+        (Algorithm::EdDSA, "ed25519", "Ed25519"),
+    ] {
+        let public = fixture(&format!("jwt-{name}-public.pem"));
+        let config = move |config: &mut hookwing::Config| {
+            config.jwt_secret = Some(
+                json!({"type": kind, "key": public, "header": {"type": "CustomHeader", "name": "x-token"}}),
+            );
+        };
+        let (_db, server, _webhook) = whoami_server(Backend::Sqlite, config, &["user"]).await;
+        let token = signed(
+            algorithm,
+            &claims("5", &["user"]),
+            &fixture(&format!("jwt-{name}-private.pem")),
+            None,
+        );
+        let (status, body) = call(&server, WHOAMI, &[("x-token", &token)]).await;
+        assert_eq!(status, 200, "{name}: {body}");
+        let forged = signed(
+            Algorithm::RS256,
+            &claims("5", &["user"]),
+            &fixture("jwt-rs256-private.pem"),
+            None,
+        );
+        let (status, _) = call(&server, WHOAMI, &[("x-token", &forged)]).await;
+        assert_eq!(status, 401, "{name}: another algorithm is refused");
+        server.stop().await;
+    }
+}

@@ -17,7 +17,7 @@ pub async fn require_admin<B: MessageBody + 'static>(
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
     let verdict = match request.app_data::<web::Data<AppState>>() {
-        Some(state) => state.auth.is_admin(request.headers()),
+        Some(state) => state.auth.is_admin(request.headers()).await,
         None => Ok(false),
     };
     let denied = match verdict {

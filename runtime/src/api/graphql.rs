@@ -34,7 +34,7 @@ async fn execute(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GraphqlError> {
-    let session = state.auth.authenticate(request.headers())?;
+    let session = state.auth.authenticate(request.headers()).await?;
     let limit = state.config.limits.max_body_bytes;
     let body = body::read(payload, request.headers(), limit).await?;
     let batch: BatchRequest = serde_json::from_slice(&body).map_err(|error| {

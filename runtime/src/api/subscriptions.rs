@@ -95,6 +95,7 @@ async fn subscriptions(
             let authenticated = state
                 .auth
                 .authenticate(&headers)
+                .await
                 .map_err(|error| async_graphql::Error::new(error.to_string()))?;
             let _ = session.set(authenticated.clone());
             let mut data = Data::default();

@@ -112,7 +112,7 @@ pub struct Authenticator {
 
 impl Authenticator {
     /// From the server's settings.
-    pub fn new(
+    pub async fn new(
         admin_secrets: Vec<String>,
         jwt_secret: Option<&str>,
         unauthorized_role: Option<String>,
@@ -124,10 +124,14 @@ impl Authenticator {
                     .into(),
             ));
         }
-        let jwt = jwt_secret
-            .map(JwtVerifier::from_setting)
-            .transpose()
-            .map_err(AuthConfigError)?;
+        let jwt = match jwt_secret {
+            Some(setting) => Some(
+                JwtVerifier::from_setting(setting)
+                    .await
+                    .map_err(AuthConfigError)?,
+            ),
+            None => None,
+        };
         Ok(Self {
             admin_secrets,
             jwt,
@@ -141,7 +145,7 @@ impl Authenticator {
     /// - a bearer JWT: the token's variables, and `x-hasura-role` picked among its allowed
     ///   roles (other `x-hasura-*` headers are ignored: the token is the authority);
     /// - otherwise the unauthorized role, if one is configured.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Session, AuthError> {
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Session, AuthError> {
         let presented = ADMIN_SECRET_HEADERS
             .iter()
             .find_map(|name| headers.get(*name));
@@ -160,8 +164,9 @@ impl Authenticator {
             };
         }
         let requested_role = headers.get("x-hasura-role").and_then(|v| v.to_str().ok());
-        if let (Some(jwt), Some(token)) = (&self.jwt, bearer_token(headers)) {
-            let claims = jwt.verify(token)?;
+        let token = self.jwt.as_ref().and_then(|jwt| jwt.token(headers));
+        if let (Some(jwt), Some(token)) = (&self.jwt, token) {
+            let claims = jwt.verify(token).await?;
             let role = requested_role.unwrap_or(&claims.default_role);
             if !claims.allowed_roles.iter().any(|allowed| allowed == role) {
                 return Err(AuthError::RoleNotAllowed(role.to_owned()));
@@ -174,7 +179,7 @@ impl Authenticator {
             });
         }
         match &self.unauthorized_role {
-            Some(role) if self.jwt.is_none() || bearer_token(headers).is_none() => Ok(Session {
+            Some(role) if token.is_none() => Ok(Session {
                 is_admin: false,
                 variables: BTreeMap::from([("x-hasura-role".to_owned(), role.clone())]),
             }),
@@ -183,17 +188,11 @@ impl Authenticator {
     }
 
     /// Whether the request carries admin rights (for the admin APIs).
-    pub fn is_admin(&self, headers: &HeaderMap) -> Result<bool, AuthError> {
-        self.authenticate(headers).map(|session| session.is_admin)
+    pub async fn is_admin(&self, headers: &HeaderMap) -> Result<bool, AuthError> {
+        self.authenticate(headers)
+            .await
+            .map(|session| session.is_admin)
     }
-}
-
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get("authorization")?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(token.trim())
 }
 
 fn admin_session(headers: &HeaderMap) -> Session {
@@ -287,13 +286,22 @@ mod tests {
         map
     }
 
-    fn authenticator(secret: Option<&str>) -> Authenticator {
-        Authenticator::new(secret.map(str::to_owned).into_iter().collect(), None, None)
-            .expect("valid")
+    /// Runs `work` to completion (the authenticator is async; these tests are not).
+    fn block_on<T>(work: impl Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(work)
+    }
+
+    fn authenticator(secrets: Vec<String>) -> Authenticator {
+        block_on(Authenticator::new(secrets, None, None)).expect("valid")
     }
 
     fn authenticate(headers: &HeaderMap, secret: Option<&str>) -> Result<Session, AuthError> {
-        authenticator(secret).authenticate(headers)
+        let auth = authenticator(secret.map(str::to_owned).into_iter().collect());
+        block_on(auth.authenticate(headers))
     }
 
     #[test]
@@ -306,8 +314,7 @@ mod tests {
 
     #[test]
     fn any_of_several_admin_secrets_is_accepted() {
-        let auth = Authenticator::new(vec!["old-one".into(), "new-one".into()], None, None)
-            .expect("valid");
+        let auth = authenticator(vec!["old-one".into(), "new-one".into()]);
         for (presented, admin) in [("old-one", true), ("new-one", true), ("other", false)] {
             let mut headers = HeaderMap::new();
             headers.insert(
@@ -315,7 +322,7 @@ mod tests {
                 actix_web::http::header::HeaderValue::from_static(presented),
             );
             assert_eq!(
-                auth.is_admin(&headers).is_ok_and(|a| a),
+                block_on(auth.is_admin(&headers)).is_ok_and(|a| a),
                 admin,
                 "{presented}"
             );

@@ -57,9 +57,10 @@ pub struct Config {
     /// working): a list, or a JSON list in a string (Hasura's `HASURA_GRAPHQL_ADMIN_SECRETS`).
     #[serde(default, deserialize_with = "list_or_json_list")]
     pub admin_secrets: Vec<String>,
-    /// JWT verification, as Hasura's `HASURA_GRAPHQL_JWT_SECRET`: `{"type": "HS256", "key":
-    /// "…"}` or `{"type": "RS256", "key": "<PEM>" | "jwk_file": "…"}`, plus optional
-    /// `claims_namespace`, `issuer`, `audience`, `allowed_skew`. A JSON string or a table.
+    /// JWT verification, as Hasura's `HASURA_GRAPHQL_JWT_SECRET`: `type`, one of `key`,
+    /// `jwk_file`, `jwk_url`, and optionally `claims_namespace`, `claims_namespace_path`,
+    /// `claims_format`, `claims_map`, `header`, `issuer`, `audience`, `allowed_skew` (docs/AUTH.md).
+    /// A JSON string or a table.
     #[serde(default)]
     pub jwt_secret: Option<serde_json::Value>,
     /// Role given to requests without credentials; unset means they get 401.

@@ -66,7 +66,8 @@ impl AppState {
             config.all_admin_secrets(),
             config.jwt_setting().as_deref(),
             config.unauthorized_role.clone(),
-        )?;
+        )
+        .await?;
         let cors = CorsPolicy::parse(&config.cors_domain, config.disable_cors)
             .map_err(StartError::Cors)?;
         let options = StoreOptions {

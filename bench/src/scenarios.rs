@@ -223,6 +223,7 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
 async fn scrape(server: &str) -> anyhow::Result<String> {
     Ok(client()
         .get(format!("{server}/metrics"))
+        .header(ADMIN_HEADER, ADMIN_SECRET)
         .send()
         .await?
         .text()

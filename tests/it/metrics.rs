@@ -119,3 +119,44 @@ async fn metrics_count_calls_attempts_and_the_queue(backend: Backend) {
         db.events("asyncLogin").await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_need_the_admin_secret_or_the_metrics_secret_unless_made_public() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = TestServer::start_with(&db, |config| {
+        config.admin_secret = Some("s3cret".into());
+        config.metrics_secret = Some("scraper-token".into());
+    })
+    .await;
+    let scrape = |headers: &[(&'static str, &'static str)]| {
+        let mut request = server.client.get(format!("{}/metrics", server.url));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    for (headers, status) in [
+        (&[][..], 401),
+        (&[("authorization", "Bearer wrong")][..], 401),
+        (&[("authorization", "Bearer scraper-token")][..], 200),
+        (&[("x-hasura-admin-secret", "s3cret")][..], 200),
+    ] {
+        let response = scrape(headers).await.expect("scrape");
+        assert_eq!(response.status().as_u16(), status, "{headers:?}");
+    }
+    server.stop().await;
+
+    let server = TestServer::start_with(&db, |config| {
+        config.admin_secret = Some("s3cret".into());
+        config.public_metrics = true;
+    })
+    .await;
+    let open = server
+        .client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .expect("scrape");
+    assert_eq!(open.status().as_u16(), 200, "public by choice");
+    server.stop().await;
+}

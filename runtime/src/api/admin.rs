@@ -16,6 +16,12 @@ pub async fn require_admin<B: MessageBody + 'static>(
     request: ServiceRequest,
     next: Next<B>,
 ) -> Result<ServiceResponse<EitherBody<B>>, actix_web::Error> {
+    if super::csrf::is_forged_service(&request) {
+        let refused = AdminError::new(StatusCode::FORBIDDEN, "access-denied", super::csrf::REFUSAL);
+        return Ok(request
+            .into_response(refused.error_response())
+            .map_into_right_body());
+    }
     let verdict = match request.app_data::<web::Data<AppState>>() {
         Some(state) => state.auth.is_admin(request.headers()).await,
         None => Ok(false),

@@ -34,6 +34,13 @@ async fn execute(
     request: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, GraphqlError> {
+    if super::csrf::is_forged(&request) {
+        return Err(GraphqlError::new(
+            StatusCode::FORBIDDEN,
+            "access-denied",
+            super::csrf::REFUSAL,
+        ));
+    }
     let session = state.auth.authenticate(request.headers()).await?;
     let limit = state.config.limits.max_body_bytes;
     let body = body::read(payload, request.headers(), limit).await?;

@@ -2,7 +2,7 @@
 //! answers), `GET /metrics` (Prometheus text format) and `GET /v1/version`.
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde_json::json;
 
 use super::error::{AdminError, Envelope};
@@ -44,7 +44,42 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
-async fn metrics(state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+/// Whether the caller may read the metrics: anyone when they are public, else admins and
+/// holders of the metrics secret.
+async fn may_read_metrics(state: &AppState, request: &HttpRequest) -> bool {
+    if state.config.public_metrics
+        || state
+            .auth
+            .is_admin(request.headers())
+            .await
+            .unwrap_or(false)
+    {
+        return true;
+    }
+    let Some(secret) = &state.config.metrics_secret else {
+        return false;
+    };
+    request
+        .headers()
+        .get("authorization")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .is_some_and(|token| {
+            crate::auth::constant_time_eq(secret.as_bytes(), token.trim().as_bytes())
+        })
+}
+
+async fn metrics(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    if !may_read_metrics(&state, &request).await {
+        return Err(AdminError::new(
+            StatusCode::UNAUTHORIZED,
+            "access-denied",
+            "the metrics need the admin secret or the metrics secret",
+        ));
+    }
     match state.store.queue_depth().await {
         Ok((waiting, delivering)) => state.metrics.set_queue_depth(waiting, delivering),
         Err(error) => tracing::warn!(%error, "cannot read the queue depth"),

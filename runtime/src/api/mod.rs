@@ -4,6 +4,7 @@
 
 mod admin;
 mod body;
+mod csrf;
 pub mod error;
 mod events;
 mod graphql;

@@ -74,7 +74,7 @@ async fn subscriptions(
     // the origin against the same policy (same-origin pages, like GraphiQL, always may).
     if let Some(origin) = request.headers().get(ORIGIN).and_then(|o| o.to_str().ok())
         && !state.cors.allows(origin)
-        && !same_origin(origin, &request)
+        && !super::csrf::same_origin(origin, request.connection_info().host())
     {
         return Err(GraphqlError::new(
             StatusCode::FORBIDDEN,
@@ -107,14 +107,6 @@ async fn subscriptions(
             Ok(data)
         })
         .start(&request, payload)
-}
-
-/// Whether `origin` is the server itself, as the request addressed it.
-fn same_origin(origin: &str, request: &HttpRequest) -> bool {
-    let host = request.connection_info().host().to_ascii_lowercase();
-    origin
-        .split_once("://")
-        .is_some_and(|(_, authority)| authority.trim_end_matches('/').eq_ignore_ascii_case(&host))
 }
 
 /// The upgrade request's headers, overridden by `connection_init`'s `payload.headers` (or, as

@@ -261,7 +261,7 @@ impl ClientHeaders {
 }
 
 /// Compares secrets without leaking, through timing, how long a matching prefix was.
-fn constant_time_eq(expected: &[u8], presented: &[u8]) -> bool {
+pub fn constant_time_eq(expected: &[u8], presented: &[u8]) -> bool {
     let mut difference = expected.len() ^ presented.len();
     for (i, byte) in expected.iter().enumerate() {
         difference |= usize::from(byte ^ presented.get(i).copied().unwrap_or(0));

@@ -20,8 +20,10 @@ const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
 /// the user (for `value_from_env` headers, say) and are left alone.
-const ENV_KEYS: [&str; 16] = [
+const ENV_KEYS: [&str; 18] = [
     "listen",
+    "metrics_secret",
+    "public_metrics",
     "admin_secrets",
     "cors_domain",
     "disable_cors",
@@ -78,6 +80,12 @@ pub struct Config {
     pub cors_domain: String,
     /// No CORS headers at all (Hasura's `HASURA_GRAPHQL_DISABLE_CORS`).
     pub disable_cors: bool,
+    /// A bearer token that may read `/metrics` (for a Prometheus scraper that should not hold
+    /// the admin secret). Admins may always read it.
+    #[serde(default)]
+    pub metrics_secret: Option<String>,
+    /// Anyone may read `/metrics`: an explicit choice, since metrics name every action.
+    pub public_metrics: bool,
     pub database: DatabaseConfig,
     pub limits: Limits,
     pub log: LogConfig,

@@ -57,10 +57,7 @@ fn hs256(claims: &Value) -> String {
 }
 
 fn rs256(claims: &Value, private_pem: &str, kid: Option<&str>) -> String {
-    let mut header = Header::new(Algorithm::RS256);
-    header.kid = kid.map(str::to_owned);
-    let key = EncodingKey::from_rsa_pem(private_pem.as_bytes()).expect("private key");
-    encode(&header, claims, &key).expect("sign")
+    signed(Algorithm::RS256, claims, private_pem, kid)
 }
 
 /// Two actions answered by the conformance twins, `whoamiHttp` (webhook) and `whoamiWasm`

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use hookwing::config::Environment;
 use serde_json::{Value, json};
 
-use crate::harness::{HasuraTestWebhook, TestDb, TestServer};
+use crate::harness::{HasuraTestWebhook, TestDb, TestServer, hasura_data};
 
 /// The fixture folders, and the setup files of each, in the order Hasura applies them.
 const FOLDERS: [(&str, &[&str]); 6] = [
@@ -77,21 +77,6 @@ const HASURA_SPECIFIC: [(&str, &str); 1] = [(
     "Hasura leaves out a selected field that the webhook omitted inside a list; GraphQL \
      requires every selected field in a result, so Hookwing answers null there",
 )];
-
-fn fixtures_dir() -> Option<PathBuf> {
-    let dir =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/hasura/tests-py/queries/actions");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "Hasura's fixtures are required under CI=true but {} is missing",
-        dir.display()
-    );
-    eprintln!("skipping: {} is missing", dir.display());
-    None
-}
 
 fn read_yaml(path: &Path) -> Value {
     let text = std::fs::read_to_string(path).expect("read fixture");
@@ -265,7 +250,7 @@ async fn replay(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hasuras_action_fixtures_behave_as_their_expected_output_says() {
-    let Some(root) = fixtures_dir() else {
+    let Some(root) = hasura_data("tests-py/queries/actions") else {
         return;
     };
     let gaps: BTreeMap<&str, &str> = KNOWN_GAPS.into_iter().chain(HASURA_SPECIFIC).collect();

@@ -12,22 +12,7 @@ use async_graphql_parser::types::{TypeKind, TypeSystemDefinition};
 use hookwing::config::Environment;
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestDb, TestServer};
-
-/// Where the projects are: the Hasura data set beside the repository.
-fn projects_dir() -> Option<PathBuf> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/hasura/projects");
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "the Hasura projects are required under CI=true but {} is missing",
-        dir.display()
-    );
-    eprintln!("skipping: {} is missing", dir.display());
-    None
-}
+use crate::harness::{Backend, TestDb, TestServer, hasura_data};
 
 /// The folder of a project that holds `actions.yaml`.
 fn metadata_dir(project: &Path) -> PathBuf {
@@ -182,7 +167,7 @@ async fn served(server: &TestServer) -> BTreeMap<String, Declared> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_real_hasura_project_loads_unchanged_and_introspects_as_declared() {
-    let Some(projects) = projects_dir() else {
+    let Some(projects) = hasura_data("projects") else {
         return;
     };
     let mut names: Vec<PathBuf> = std::fs::read_dir(&projects)

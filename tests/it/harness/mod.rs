@@ -31,6 +31,24 @@ pub fn guest_wasm(name: &str) -> Vec<u8> {
     std::fs::read(path).expect("read guest component")
 }
 
+/// A folder of the Hasura data set beside the repository (`relative` within it), or `None`
+/// with a message when it is missing. Under `CI=true` a missing data set fails the test.
+pub fn hasura_data(relative: &str) -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/hasura")
+        .join(relative);
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "the Hasura data set is required under CI=true but {} is missing",
+        dir.display()
+    );
+    eprintln!("skipping: {} is missing", dir.display());
+    None
+}
+
 /// An HTTP client for talking to the server under test.
 pub fn http_client() -> reqwest::Client {
     hookwing::install_crypto_provider();

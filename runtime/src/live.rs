@@ -101,7 +101,7 @@ impl Served {
         if let Some(dir) = &config.metadata_dir {
             let from_dir = directory::load(dir)?;
             if from_dir != metadata {
-                version = save(
+                (version, _) = save(
                     &store,
                     &config.environment,
                     &wasm.known(),
@@ -220,7 +220,8 @@ impl Served {
             fields.insert("warnings".into(), serde_json::json!(introduced));
         }
         let next = build_live(self.limits, &self.dispatcher, catalog, stored)?;
-        let version = save(&self.store, &self.environment, &handlers, stored, &metadata).await?;
+        let (version, _) =
+            save(&self.store, &self.environment, &handlers, stored, &metadata).await?;
         self.live.store(Arc::new(Live {
             resource_version: version,
             ..next
@@ -305,18 +306,19 @@ fn parse_stored(document: Value) -> Result<Metadata, CommitError> {
     serde_json::from_value(document)
         .map_err(|e| CommitError::Invalid(MetadataError::new("parse-failed", "$", e.to_string())))
 }
-/// Validates and stores `metadata` over version `expected`; returns the new version.
+/// Validates and stores `metadata` over version `expected`; returns the new version and what
+/// validation made of it.
 pub async fn save(
     store: &Store,
     environment: &Environment,
     handlers: &KnownHandlers,
     expected: i64,
     metadata: &Metadata,
-) -> Result<i64, CommitError> {
-    validate(metadata, environment, handlers)?;
+) -> Result<(i64, Catalog), CommitError> {
+    let catalog = validate(metadata, environment, handlers)?;
     let document = serde_json::to_value(metadata)
         .map_err(|e| MetadataError::new("unexpected", "$", e.to_string()))?;
-    Ok(store.save_metadata(expected, &document).await?)
+    Ok((store.save_metadata(expected, &document).await?, catalog))
 }
 
 fn build_live(

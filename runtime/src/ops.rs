@@ -35,10 +35,10 @@ pub async fn apply_metadata_dir(config: &Config, dir: &Path) -> Result<i64, OpsE
         .await?
         .map_or(0, |stored| stored.resource_version);
     let handlers = KnownHandlers::from_stored(&store.handler_versions().await?);
-    let catalog = crate::metadata::validate(&metadata, &config.environment, &handlers)
-        .map_err(CommitError::from)?;
+    let (version, catalog) =
+        save(&store, &config.environment, &handlers, version, &metadata).await?;
     crate::live::log_warnings(&catalog);
-    Ok(save(&store, &config.environment, &handlers, version, &metadata).await?)
+    Ok(version)
 }
 
 /// Writes the stored metadata to `dir`.

@@ -664,3 +664,73 @@ async fn es256_and_ed25519_tokens_verify_against_their_keys() {
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_auth_webhook_decides_who_calls_in_get_and_post_modes_and_its_answers_are_cached() {
+    for mode in ["GET", "POST"] {
+        // The hook knows one token; it lets its answer be kept for ten minutes.
+        let hook = WebhookServer::start(|request, _| {
+            let token = request.headers.get("authorization").cloned().or_else(|| {
+                request.body["headers"]["authorization"]
+                    .as_str()
+                    .map(str::to_owned)
+            });
+            match token.as_deref() {
+                Some("Bearer good") => crate::harness::Reply::json(
+                    200,
+                    json!({"X-Hasura-Role": "user", "X-Hasura-User-Id": "42",
+                           "Cache-Control": "max-age=600"}),
+                ),
+                _ => crate::harness::Reply::json(401, json!({})),
+            }
+        })
+        .await;
+        let url = format!("{}/auth", hook.url);
+        let config = move |config: &mut hookwing::Config| {
+            config.auth_hook = Some(url);
+            config.auth_hook_mode = if mode == "GET" {
+                hookwing::config::AuthHookMode::Get
+            } else {
+                hookwing::config::AuthHookMode::Post
+            };
+        };
+        let (_db, server, _webhook) = whoami_server(Backend::Sqlite, config, &["user"]).await;
+        for _ in 0..3 {
+            let (status, body) = call(&server, WHOAMI, &[("authorization", "Bearer good")]).await;
+            assert_eq!(
+                (status, body["data"]["wasm"]["accessToken"].as_str()),
+                (200, Some("user:42")),
+                "{mode}: {body}"
+            );
+        }
+        assert_eq!(
+            hook.requests().len(),
+            1,
+            "{mode}: cached for its max-age: {:?}",
+            hook.requests()
+                .iter()
+                .map(|r| &r.headers)
+                .collect::<Vec<_>>()
+        );
+        let sent = &hook.requests()[0];
+        match mode {
+            "GET" => assert_eq!(sent.headers["authorization"], "Bearer good"),
+            _ => assert_eq!(sent.body["headers"]["authorization"], "Bearer good"),
+        }
+        let (status, body) = call(&server, WHOAMI, &[("authorization", "Bearer bad")]).await;
+        assert_eq!(
+            (status, body["errors"][0]["extensions"]["code"].as_str()),
+            (401, Some("access-denied")),
+            "{mode}"
+        );
+        // The admin secret never reaches the hook.
+        let (status, _) = call(&server, WHOAMI, &[("x-hasura-admin-secret", ADMIN_SECRET)]).await;
+        assert_eq!(status, 200);
+        assert!(
+            hook.requests()
+                .iter()
+                .all(|r| !r.headers.contains_key("x-hasura-admin-secret"))
+        );
+        server.stop().await;
+    }
+}

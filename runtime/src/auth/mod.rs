@@ -1,6 +1,7 @@
 //! Who is calling: the admin (admin secret, or anyone in dev mode), a JWT holder acting as one
 //! of its allowed roles, or the unauthorized role — with the session variables handlers get.
 
+mod hook;
 mod jwt;
 
 use std::collections::BTreeMap;
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use actix_web::http::header::HeaderMap;
 use serde_json::Value;
 
+pub use hook::{AuthHook, HookMode};
 pub use jwt::{Claims, JwtVerifier};
 
 /// Header carrying the admin secret; `x-hasura-admin-secret` is accepted for compatibility.
@@ -75,6 +77,10 @@ pub enum AuthError {
     InvalidJwt(String),
     #[error("your requested role `{0}` is not in allowed roles")]
     RoleNotAllowed(String),
+    #[error("the auth webhook did not authenticate the request")]
+    HookUnauthorized,
+    #[error("the auth webhook could not be asked who is calling")]
+    HookFailed,
 }
 
 impl AuthError {
@@ -82,9 +88,11 @@ impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidJwt(_) => "invalid-jwt",
-            Self::InvalidAdminSecret | Self::MissingCredentials | Self::RoleNotAllowed(_) => {
-                "access-denied"
-            }
+            Self::InvalidAdminSecret
+            | Self::MissingCredentials
+            | Self::RoleNotAllowed(_)
+            | Self::HookUnauthorized => "access-denied",
+            Self::HookFailed => "unexpected",
         }
     }
 
@@ -92,6 +100,7 @@ impl AuthError {
     pub fn status(&self) -> actix_web::http::StatusCode {
         match self {
             Self::RoleNotAllowed(_) => actix_web::http::StatusCode::FORBIDDEN,
+            Self::HookFailed => actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
             _ => actix_web::http::StatusCode::UNAUTHORIZED,
         }
     }
@@ -107,6 +116,7 @@ pub struct Authenticator {
     /// Empty means dev mode.
     admin_secrets: Vec<String>,
     jwt: Option<JwtVerifier>,
+    hook: Option<AuthHook>,
     unauthorized_role: Option<String>,
 }
 
@@ -115,8 +125,19 @@ impl Authenticator {
     pub async fn new(
         admin_secrets: Vec<String>,
         jwt_secret: Option<&str>,
+        hook: Option<(&str, HookMode)>,
         unauthorized_role: Option<String>,
     ) -> Result<Self, AuthConfigError> {
+        if jwt_secret.is_some() && hook.is_some() {
+            return Err(AuthConfigError(
+                "jwt_secret and auth_hook are exclusive, as in Hasura: choose one".into(),
+            ));
+        }
+        if admin_secrets.is_empty() && hook.is_some() {
+            return Err(AuthConfigError(
+                "auth_hook needs an admin_secret (without one, every caller is admin)".into(),
+            ));
+        }
         if admin_secrets.is_empty() && (jwt_secret.is_some() || unauthorized_role.is_some()) {
             return Err(AuthConfigError(
                 "jwt_secret and unauthorized_role need an admin_secret (without one, \
@@ -132,9 +153,14 @@ impl Authenticator {
             ),
             None => None,
         };
+        let hook = hook
+            .map(|(url, mode)| AuthHook::new(url, mode))
+            .transpose()
+            .map_err(AuthConfigError)?;
         Ok(Self {
             admin_secrets,
             jwt,
+            hook,
             unauthorized_role,
         })
     }
@@ -164,6 +190,22 @@ impl Authenticator {
             };
         }
         let requested_role = headers.get("x-hasura-role").and_then(|v| v.to_str().ok());
+        if let Some(hook) = &self.hook {
+            return match hook.session_variables(headers).await {
+                Ok(variables) => Ok(Session {
+                    is_admin: false,
+                    variables,
+                }),
+                Err(AuthError::HookUnauthorized) => match &self.unauthorized_role {
+                    Some(role) => Ok(Session {
+                        is_admin: false,
+                        variables: BTreeMap::from([("x-hasura-role".to_owned(), role.clone())]),
+                    }),
+                    None => Err(AuthError::HookUnauthorized),
+                },
+                Err(error) => Err(error),
+            };
+        }
         let token = self.jwt.as_ref().and_then(|jwt| jwt.token(headers));
         if let (Some(jwt), Some(token)) = (&self.jwt, token) {
             let claims = jwt.verify(token).await?;
@@ -296,7 +338,7 @@ mod tests {
     }
 
     fn authenticator(secrets: Vec<String>) -> Authenticator {
-        block_on(Authenticator::new(secrets, None, None)).expect("valid")
+        block_on(Authenticator::new(secrets, None, None, None)).expect("valid")
     }
 
     fn authenticate(headers: &HeaderMap, secret: Option<&str>) -> Result<Session, AuthError> {

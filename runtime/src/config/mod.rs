@@ -20,8 +20,10 @@ const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
 /// the user (for `value_from_env` headers, say) and are left alone.
-const ENV_KEYS: [&str; 18] = [
+const ENV_KEYS: [&str; 20] = [
     "listen",
+    "auth_hook",
+    "auth_hook_mode",
     "metrics_secret",
     "public_metrics",
     "admin_secrets",
@@ -65,6 +67,13 @@ pub struct Config {
     /// A JSON string or a table.
     #[serde(default)]
     pub jwt_secret: Option<serde_json::Value>,
+    /// The auth webhook asked who each request without the admin secret is (Hasura's
+    /// `HASURA_GRAPHQL_AUTH_HOOK`); exclusive with `jwt_secret`.
+    #[serde(default)]
+    pub auth_hook: Option<String>,
+    /// `GET` (the default: the client's headers as headers) or `POST` (as `{"headers": …}`).
+    #[serde(default)]
+    pub auth_hook_mode: AuthHookMode,
     /// Role given to requests without credentials; unset means they get 401.
     #[serde(default)]
     pub unauthorized_role: Option<String>,
@@ -101,6 +110,17 @@ pub struct Config {
     pub notices: Vec<String>,
 }
 
+/// How the auth webhook is called.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AuthHookMode {
+    /// The client's headers as the request's headers.
+    #[default]
+    Get,
+    /// The client's headers as `{"headers": {...}}`.
+    Post,
+}
+
 /// A list of strings, given as a list or as a JSON list in a string.
 fn list_or_json_list<'de, D: serde::Deserializer<'de>>(
     deserializer: D,
@@ -120,7 +140,9 @@ fn list_or_json_list<'de, D: serde::Deserializer<'de>>(
 
 /// Hasura's names for the settings Hookwing shares, so a Hasura deployment's environment works
 /// as it is. Hookwing's own variable wins when both are set.
-const HASURA_ALIASES: [(&str, &str); 8] = [
+const HASURA_ALIASES: [(&str, &str); 10] = [
+    ("HASURA_GRAPHQL_AUTH_HOOK", "auth_hook"),
+    ("HASURA_GRAPHQL_AUTH_HOOK_MODE", "auth_hook_mode"),
     ("HASURA_GRAPHQL_ADMIN_SECRET", "admin_secret"),
     ("HASURA_GRAPHQL_ADMIN_SECRETS", "admin_secrets"),
     ("HASURA_GRAPHQL_JWT_SECRET", "jwt_secret"),

@@ -65,6 +65,10 @@ impl AppState {
         let auth = Authenticator::new(
             config.all_admin_secrets(),
             config.jwt_setting().as_deref(),
+            config
+                .auth_hook
+                .as_deref()
+                .map(|url| (url, config.auth_hook_mode)),
             config.unauthorized_role.clone(),
         )
         .await?;

@@ -734,3 +734,44 @@ async fn an_auth_webhook_decides_who_calls_in_get_and_post_modes_and_its_answers
         server.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_jwt_settings_each_verify_their_own_tokens() {
+    let public = fixture("jwt-rs256-public.pem");
+    let config = move |config: &mut hookwing::Config| {
+        // Hasura's JWT_SECRETS: a JSON list in a string, e.g. while moving between providers.
+        config.jwt_secrets = vec![
+            json!({"type": "HS256", "key": HS_KEY}),
+            json!({"type": "RS256", "key": public, "header": {"type": "CustomHeader", "name": "x-rsa-token"}}),
+        ];
+    };
+    let (_db, server, _webhook) = whoami_server(Backend::Sqlite, config, &["user"]).await;
+    let hs = format!("Bearer {}", hs256(&claims("1", &["user"])));
+    let rs = rs256(
+        &claims("2", &["user"]),
+        &fixture("jwt-rs256-private.pem"),
+        None,
+    );
+    for (headers, user) in [
+        (vec![("authorization", hs.as_str())], "user:1"),
+        (vec![("x-rsa-token", rs.as_str())], "user:2"),
+    ] {
+        let (status, body) = call(&server, WHOAMI, &headers).await;
+        assert_eq!(
+            (status, body["data"]["wasm"]["accessToken"].as_str()),
+            (200, Some(user)),
+            "{body}"
+        );
+    }
+    let forged = format!(
+        "Bearer {}",
+        rs256(
+            &claims("3", &["user"]),
+            &fixture("jwt-rs256-other-private.pem"),
+            None
+        )
+    );
+    let (status, _) = call(&server, WHOAMI, &[("authorization", &forged)]).await;
+    assert_eq!(status, 401);
+    server.stop().await;
+}

@@ -115,7 +115,8 @@ pub struct AuthConfigError(String);
 pub struct Authenticator {
     /// Empty means dev mode.
     admin_secrets: Vec<String>,
-    jwt: Option<JwtVerifier>,
+    /// Every configured JWT setting: a token is accepted if one of them verifies it.
+    jwt: Vec<JwtVerifier>,
     hook: Option<AuthHook>,
     unauthorized_role: Option<String>,
 }
@@ -124,11 +125,11 @@ impl Authenticator {
     /// From the server's settings.
     pub async fn new(
         admin_secrets: Vec<String>,
-        jwt_secret: Option<&str>,
+        jwt_secrets: &[String],
         hook: Option<(&str, HookMode)>,
         unauthorized_role: Option<String>,
     ) -> Result<Self, AuthConfigError> {
-        if jwt_secret.is_some() && hook.is_some() {
+        if !jwt_secrets.is_empty() && hook.is_some() {
             return Err(AuthConfigError(
                 "jwt_secret and auth_hook are exclusive, as in Hasura: choose one".into(),
             ));
@@ -138,21 +139,21 @@ impl Authenticator {
                 "auth_hook needs an admin_secret (without one, every caller is admin)".into(),
             ));
         }
-        if admin_secrets.is_empty() && (jwt_secret.is_some() || unauthorized_role.is_some()) {
+        if admin_secrets.is_empty() && (!jwt_secrets.is_empty() || unauthorized_role.is_some()) {
             return Err(AuthConfigError(
                 "jwt_secret and unauthorized_role need an admin_secret (without one, \
                  every caller is admin)"
                     .into(),
             ));
         }
-        let jwt = match jwt_secret {
-            Some(setting) => Some(
+        let mut jwt = Vec::with_capacity(jwt_secrets.len());
+        for setting in jwt_secrets {
+            jwt.push(
                 JwtVerifier::from_setting(setting)
                     .await
                     .map_err(AuthConfigError)?,
-            ),
-            None => None,
-        };
+            );
+        }
         let hook = hook
             .map(|(url, mode)| AuthHook::new(url, mode))
             .transpose()
@@ -206,9 +207,20 @@ impl Authenticator {
                 Err(error) => Err(error),
             };
         }
-        let token = self.jwt.as_ref().and_then(|jwt| jwt.token(headers));
-        if let (Some(jwt), Some(token)) = (&self.jwt, token) {
-            let claims = jwt.verify(token).await?;
+        // With several JWT settings (Hasura's `JWT_SECRETS`), the first that finds a token
+        // where it looks and verifies it decides; if none does, the last one's reason is given.
+        let mut refusal = None;
+        for jwt in &self.jwt {
+            let Some(token) = jwt.token(headers) else {
+                continue;
+            };
+            let claims = match jwt.verify(token).await {
+                Ok(claims) => claims,
+                Err(error) => {
+                    refusal = Some(error);
+                    continue;
+                }
+            };
             let role = requested_role.unwrap_or(&claims.default_role);
             if !claims.allowed_roles.iter().any(|allowed| allowed == role) {
                 return Err(AuthError::RoleNotAllowed(role.to_owned()));
@@ -220,12 +232,15 @@ impl Authenticator {
                 variables,
             });
         }
+        if let Some(error) = refusal {
+            return Err(error);
+        }
         match &self.unauthorized_role {
-            Some(role) if token.is_none() => Ok(Session {
+            Some(role) => Ok(Session {
                 is_admin: false,
                 variables: BTreeMap::from([("x-hasura-role".to_owned(), role.clone())]),
             }),
-            _ => Err(AuthError::MissingCredentials),
+            None => Err(AuthError::MissingCredentials),
         }
     }
 
@@ -338,7 +353,7 @@ mod tests {
     }
 
     fn authenticator(secrets: Vec<String>) -> Authenticator {
-        block_on(Authenticator::new(secrets, None, None, None)).expect("valid")
+        block_on(Authenticator::new(secrets, &[], None, None)).expect("valid")
     }
 
     fn authenticate(headers: &HeaderMap, secret: Option<&str>) -> Result<Session, AuthError> {

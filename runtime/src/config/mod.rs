@@ -20,8 +20,9 @@ const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
 /// the user (for `value_from_env` headers, say) and are left alone.
-const ENV_KEYS: [&str; 20] = [
+const ENV_KEYS: [&str; 21] = [
     "listen",
+    "jwt_secrets",
     "auth_hook",
     "auth_hook_mode",
     "metrics_secret",
@@ -67,6 +68,10 @@ pub struct Config {
     /// A JSON string or a table.
     #[serde(default)]
     pub jwt_secret: Option<serde_json::Value>,
+    /// More JWT settings, any of which may verify a token (Hasura's
+    /// `HASURA_GRAPHQL_JWT_SECRETS`): a list, or a JSON list in a string.
+    #[serde(default, deserialize_with = "json_list")]
+    pub jwt_secrets: Vec<serde_json::Value>,
     /// The auth webhook asked who each request without the admin secret is (Hasura's
     /// `HASURA_GRAPHQL_AUTH_HOOK`); exclusive with `jwt_secret`.
     #[serde(default)]
@@ -110,6 +115,27 @@ pub struct Config {
     pub notices: Vec<String>,
 }
 
+/// A setting given as JSON text or as a table, as JSON text.
+fn json_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A list of JSON values, given as a list or as a JSON list in a string.
+fn json_list<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<serde_json::Value>, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::Array(items) => Ok(items),
+        serde_json::Value::String(text) => serde_json::from_str(&text).map_err(|e| {
+            serde::de::Error::custom(format!("expected a JSON list of JWT settings: {e}"))
+        }),
+        _ => Err(serde::de::Error::custom("expected a list of JWT settings")),
+    }
+}
+
 /// How the auth webhook is called.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -140,7 +166,8 @@ fn list_or_json_list<'de, D: serde::Deserializer<'de>>(
 
 /// Hasura's names for the settings Hookwing shares, so a Hasura deployment's environment works
 /// as it is. Hookwing's own variable wins when both are set.
-const HASURA_ALIASES: [(&str, &str); 10] = [
+const HASURA_ALIASES: [(&str, &str); 11] = [
+    ("HASURA_GRAPHQL_JWT_SECRETS", "jwt_secrets"),
     ("HASURA_GRAPHQL_AUTH_HOOK", "auth_hook"),
     ("HASURA_GRAPHQL_AUTH_HOOK_MODE", "auth_hook_mode"),
     ("HASURA_GRAPHQL_ADMIN_SECRET", "admin_secret"),
@@ -396,10 +423,15 @@ impl Config {
 
     /// The `jwt_secret` setting as the JSON text the verifier reads.
     pub fn jwt_setting(&self) -> Option<String> {
-        self.jwt_secret.as_ref().map(|value| match value {
-            serde_json::Value::String(text) => text.clone(),
-            other => other.to_string(),
-        })
+        self.jwt_secret.as_ref().map(json_text)
+    }
+
+    /// Every JWT setting, `jwt_secret` first, then `jwt_secrets`, each as JSON text.
+    pub fn jwt_settings(&self) -> Vec<String> {
+        self.jwt_setting()
+            .into_iter()
+            .chain(self.jwt_secrets.iter().map(json_text))
+            .collect()
     }
 
     /// Every accepted admin secret.
@@ -496,12 +528,17 @@ mod tests {
             jail.set_env("HASURA_GRAPHQL_CORS_DOMAIN", "https://*.example.test");
             jail.set_env("HASURA_GRAPHQL_UNAUTHORIZED_ROLE", "anonymous");
             jail.set_env("HASURA_GRAPHQL_ADMIN_SECRETS", r#"["old", "new"]"#);
+            jail.set_env(
+                "HASURA_GRAPHQL_JWT_SECRETS",
+                r#"[{"type": "HS256", "key": "k1"}, {"type": "HS512", "key": "k2"}]"#,
+            );
             let config = load(None, &Overrides::default()).expect("aliases");
             assert_eq!(config.admin_secret.as_deref(), Some("from-hasura"));
             assert_eq!(config.cors_domain, "https://*.example.test");
             assert_eq!(config.unauthorized_role.as_deref(), Some("anonymous"));
             assert_eq!(config.admin_secrets, ["old", "new"]);
             assert_eq!(config.all_admin_secrets(), ["from-hasura", "old", "new"]);
+            assert_eq!(config.jwt_settings().len(), 2);
             assert!(config.notices.is_empty(), "{:?}", config.notices);
 
             jail.set_env("HOOKWING_ADMIN_SECRET", "from-hookwing");

@@ -64,7 +64,7 @@ impl AppState {
         crate::install_crypto_provider();
         let auth = Authenticator::new(
             config.all_admin_secrets(),
-            config.jwt_setting().as_deref(),
+            &config.jwt_settings(),
             config
                 .auth_hook
                 .as_deref()

@@ -18,7 +18,7 @@ use crate::graphql::schema::{self, QueryLimits};
 use crate::handler::wasm::{KnownHandlers, WasmHost};
 use crate::metadata::ops::{self, SideEffect};
 use crate::metadata::validate::ResolvedAction;
-use crate::metadata::{Catalog, Metadata, MetadataError, directory, validate};
+use crate::metadata::{Catalog, Metadata, MetadataError, MetadataWarning, directory, validate};
 use crate::store::{self, Store};
 
 /// What is being served right now.
@@ -119,7 +119,7 @@ impl Served {
         };
         let catalog =
             validate(&metadata, &config.environment, &wasm.known()).map_err(CommitError::from)?;
-        log_warnings(&catalog);
+        log_warnings(&catalog.warnings);
         let first = build_live(limits, &dispatcher, catalog, version)?;
         Ok(Self {
             live: Arc::new(ArcSwap::from_pointee(first)),
@@ -166,7 +166,7 @@ impl Served {
         };
         let metadata = parse_stored(stored.document)?;
         let catalog = validate(&metadata, &self.environment, &self.wasm.known())?;
-        log_warnings(&catalog);
+        log_warnings(&catalog.warnings);
         let next = build_live(
             self.limits,
             &self.dispatcher,
@@ -210,9 +210,7 @@ impl Served {
             .iter()
             .filter(|warning| !live.catalog.warnings.contains(warning))
             .collect();
-        for warning in &introduced {
-            tracing::warn!(code = warning.code, path = %warning.path, "{}", warning.message);
-        }
+        log_warnings(introduced.iter().copied());
         let mut response = applied.response;
         if let Some(fields) = response.as_object_mut()
             && !introduced.is_empty()
@@ -294,9 +292,9 @@ fn relative_to_request(
     error
 }
 
-/// Logs what the catalog keeps but does not serve.
-pub fn log_warnings(catalog: &Catalog) {
-    for warning in &catalog.warnings {
+/// Logs metadata that is kept but not served.
+pub fn log_warnings<'a>(warnings: impl IntoIterator<Item = &'a MetadataWarning>) {
+    for warning in warnings {
         tracing::warn!(code = warning.code, path = %warning.path, "{}", warning.message);
     }
 }

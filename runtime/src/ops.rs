@@ -37,7 +37,7 @@ pub async fn apply_metadata_dir(config: &Config, dir: &Path) -> Result<i64, OpsE
     let handlers = KnownHandlers::from_stored(&store.handler_versions().await?);
     let (version, catalog) =
         save(&store, &config.environment, &handlers, version, &metadata).await?;
-    crate::live::log_warnings(&catalog);
+    crate::live::log_warnings(&catalog.warnings);
     Ok(version)
 }
 

@@ -70,7 +70,7 @@ pub struct Config {
     pub jwt_secret: Option<serde_json::Value>,
     /// More JWT settings, any of which may verify a token (Hasura's
     /// `HASURA_GRAPHQL_JWT_SECRETS`): a list, or a JSON list in a string.
-    #[serde(default, deserialize_with = "json_list")]
+    #[serde(default, deserialize_with = "list_or_json_list")]
     pub jwt_secrets: Vec<serde_json::Value>,
     /// The auth webhook asked who each request without the admin secret is (Hasura's
     /// `HASURA_GRAPHQL_AUTH_HOOK`); exclusive with `jwt_secret`.
@@ -123,19 +123,6 @@ fn json_text(value: &serde_json::Value) -> String {
     }
 }
 
-/// A list of JSON values, given as a list or as a JSON list in a string.
-fn json_list<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<serde_json::Value>, D::Error> {
-    match serde_json::Value::deserialize(deserializer)? {
-        serde_json::Value::Array(items) => Ok(items),
-        serde_json::Value::String(text) => serde_json::from_str(&text).map_err(|e| {
-            serde::de::Error::custom(format!("expected a JSON list of JWT settings: {e}"))
-        }),
-        _ => Err(serde::de::Error::custom("expected a list of JWT settings")),
-    }
-}
-
 /// How the auth webhook is called.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -147,20 +134,23 @@ pub enum AuthHookMode {
     Post,
 }
 
-/// A list of strings, given as a list or as a JSON list in a string.
-fn list_or_json_list<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Vec<String>, D::Error> {
+/// A list, given as a list or as a JSON list in a string (as Hasura's `…_ADMIN_SECRETS` and
+/// `…_JWT_SECRETS` variables hold them).
+fn list_or_json_list<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::de::DeserializeOwned,
+{
     #[derive(Deserialize)]
     #[serde(untagged)]
-    enum Given {
-        List(Vec<String>),
+    enum Given<T> {
+        List(Vec<T>),
         Text(String),
     }
-    match Given::deserialize(deserializer)? {
+    match Given::<T>::deserialize(deserializer)? {
         Given::List(list) => Ok(list),
         Given::Text(text) => serde_json::from_str(&text)
-            .map_err(|e| serde::de::Error::custom(format!("expected a JSON list of strings: {e}"))),
+            .map_err(|e| serde::de::Error::custom(format!("expected a JSON list: {e}"))),
     }
 }
 

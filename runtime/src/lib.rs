@@ -13,6 +13,7 @@ pub mod config;
 pub mod dispatch;
 pub mod graphql;
 pub mod handler;
+pub mod kriti;
 pub mod live;
 pub mod metadata;
 pub mod ops;

@@ -16,6 +16,7 @@ mod hasura_fixtures;
 mod hasura_metadata;
 mod hasura_projects;
 mod hostile;
+mod kriti;
 mod lifecycle;
 mod metadata_api;
 mod metrics;

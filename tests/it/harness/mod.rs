@@ -34,15 +34,22 @@ pub fn guest_wasm(name: &str) -> Vec<u8> {
 /// A folder of the Hasura data set beside the repository (`relative` within it), or `None`
 /// with a message when it is missing. Under `CI=true` a missing data set fails the test.
 pub fn hasura_data(relative: &str) -> Option<std::path::PathBuf> {
+    shared_data(&format!("hasura/{relative}"))
+}
+
+/// A folder of the shared third-party data sets beside the repository (Hasura's projects
+/// and fixtures, Kriti's test corpus), or `None` with a message when it is missing. Under
+/// `CI=true` a missing data set fails the test.
+pub fn shared_data(relative: &str) -> Option<std::path::PathBuf> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/hasura")
+        .join("../../shared")
         .join(relative);
     if dir.is_dir() {
         return Some(dir);
     }
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
-        "the Hasura data set is required under CI=true but {} is missing",
+        "the data set is required under CI=true but {} is missing",
         dir.display()
     );
     eprintln!("skipping: {} is missing", dir.display());

@@ -1,7 +1,7 @@
 //! Metadata as Hasura writes it is accepted as it is: exported `kind: ""`, `arguments: null`,
 //! Postgres scalars used without a declaration, `scalar String`, permission definitions,
-//! relationships to tables (kept, exported, warned about), transforms (kept, warned about,
-//! refused at call time rather than sent untransformed) and `ignored_client_headers`.
+//! relationships to tables (kept, exported, warned about), transforms (kept as written and
+//! applied) and `ignored_client_headers`.
 
 use serde_json::{Value, json};
 
@@ -11,7 +11,7 @@ use crate::harness::{
 
 on_both_backends!(
     hasura_exports_are_accepted_and_served,
-    relationships_and_transforms_are_kept_and_warned_about,
+    relationships_are_warned_about_and_transforms_applied_both_kept,
     ignored_client_headers_replace_the_default_list,
     hasura_tooling_endpoints_and_operations_answer,
     metadata_cannot_read_the_servers_own_settings,
@@ -100,7 +100,7 @@ async fn hasura_exports_are_accepted_and_served(backend: Backend) {
     server.stop().await;
 }
 
-async fn relationships_and_transforms_are_kept_and_warned_about(backend: Backend) {
+async fn relationships_are_warned_about_and_transforms_applied_both_kept(backend: Backend) {
     let webhook = WebhookServer::login_ok().await;
     let db = TestDb::new(backend).await;
     let server = TestServer::start(&db).await;
@@ -137,27 +137,21 @@ async fn relationships_and_transforms_are_kept_and_warned_about(backend: Backend
             }),
         ))
         .await;
-    let codes: Vec<&str> = answer["warnings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|w| w["code"].as_str())
-        .collect();
-    assert!(codes.contains(&"transform-not-supported"), "{answer}");
+    assert!(answer.get("warnings").is_none(), "{answer}");
 
-    // Calling it is refused before anything is stored or sent.
+    // Calling it sends what the transform says.
     let call = server
         .graphql(
             "mutation { userLogin(username: \"ada\") { userId } }",
             json!({}),
         )
         .await;
+    assert_eq!(call["data"]["userLogin"]["userId"], 1, "{call}");
+    let sent = &webhook.requests()[0];
     assert_eq!(
-        call["errors"][0]["extensions"]["code"], "not-supported",
-        "{call}"
+        (sent.method.as_str(), sent.path.as_str()),
+        ("GET", "/login/users/ada")
     );
-    assert!(webhook.requests().is_empty());
-    assert!(db.events("userLogin").await.is_empty());
 
     // Both are kept as written, across a restart too.
     server.stop().await;

@@ -22,5 +22,6 @@ mod metadata_api;
 mod metrics;
 mod operations;
 mod replicas;
+mod transforms;
 mod wasm_handlers;
 mod webhook_contract;

@@ -44,9 +44,6 @@ pub enum DispatchError {
     /// The handler's output does not fit the action's output type.
     #[error("handler output does not match the output type: {0}")]
     InvalidOutput(OutputError),
-    /// The action uses something that is kept but not served (a transform).
-    #[error("{reason}")]
-    NotSupported { reason: String },
     /// This node's shutdown cut the call short after the grace period.
     #[error("the server shut down before the handler answered")]
     Interrupted,
@@ -80,10 +77,6 @@ impl DispatchError {
             Self::InvalidOutput(error) => json!({
                 "message": error.message,
                 "extensions": {"code": "unexpected", "path": "$", "internal": {"reason": error.detail}},
-            }),
-            Self::NotSupported { reason } => json!({
-                "message": reason,
-                "extensions": {"code": "not-supported"},
             }),
             Self::Interrupted => json!({
                 "message": self.to_string(),
@@ -190,10 +183,7 @@ impl Dispatcher {
             Err(DispatchError::InvalidOutput(_)) => "invalid_output",
             Err(DispatchError::Failed { .. }) => "failed",
             Err(
-                DispatchError::NotSupported { .. }
-                | DispatchError::Interrupted
-                | DispatchError::LeaseLost
-                | DispatchError::Store(_),
+                DispatchError::Interrupted | DispatchError::LeaseLost | DispatchError::Store(_),
             ) => "aborted",
         };
         self.metrics
@@ -213,7 +203,6 @@ impl Dispatcher {
     /// Accepts an asynchronous action: the event is stored, workers (on any replica) are woken,
     /// and its id is returned at once. Delivery happens in [`worker`].
     pub async fn invoke_async(&self, call: Invocation<'_>) -> Result<Uuid, DispatchError> {
-        refuse_unsupported(call.action)?;
         let event = NewEvent {
             id: Uuid::now_v7(),
             action_name: call.action.action.name.clone(),
@@ -236,7 +225,6 @@ impl Dispatcher {
     /// handler is called, every attempt is recorded, and the result is stored before it is
     /// returned. Retries happen inside the action's timeout budget.
     pub async fn invoke_sync(&self, call: Invocation<'_>) -> Result<Value, DispatchError> {
-        refuse_unsupported(call.action)?;
         let definition = &call.action.action.definition;
         let timeout = definition.timeout();
         let started = Instant::now();
@@ -407,7 +395,13 @@ impl Dispatcher {
             client_headers: call.client_headers,
         };
         self.handlers
-            .call(&call.action.handler, &request, &context, timeout)
+            .call(
+                &call.action.handler,
+                &request,
+                &context,
+                call.action.response_transform.as_deref(),
+                timeout,
+            )
             .await
     }
 
@@ -448,6 +442,20 @@ impl Verdict {
             Self::Done(Err(DispatchError::InvalidOutput(error))) => {
                 (AttemptOutcome::InvalidOutput, Some(error.detail.clone()))
             }
+            // What the handler's rejection keeps for operators (a failed transform's
+            // reason) belongs in the attempt record, beside the message the client saw.
+            Self::Done(Err(
+                error @ DispatchError::Rejected {
+                    extensions: Some(extensions),
+                    ..
+                },
+            )) => {
+                let detail = match extensions["internal"]["reason"].as_str() {
+                    Some(reason) => format!("{error}: {reason}"),
+                    None => error.to_string(),
+                };
+                (AttemptOutcome::Rejected, Some(detail))
+            }
             Self::Done(Err(error)) => (AttemptOutcome::Rejected, Some(error.to_string())),
             Self::Retry { reason, .. } => (AttemptOutcome::Failed, Some(reason.clone())),
             Self::Interrupted => (
@@ -482,20 +490,6 @@ fn judge(call: &Invocation<'_>, reply: Reply) -> Verdict {
             reason,
             retry_after,
         },
-    }
-}
-
-/// Refuses, before anything is stored, a call of an action whose transforms are kept but not
-/// applied yet: sending the untransformed request would call the wrong endpoint.
-fn refuse_unsupported(action: &ResolvedAction) -> Result<(), DispatchError> {
-    match crate::metadata::validate::transform_keys(&action.action.definition).first() {
-        Some(key) => Err(DispatchError::NotSupported {
-            reason: format!(
-                "action '{}' has a {key}, which is not supported yet",
-                action.action.name
-            ),
-        }),
-        None => Ok(()),
     }
 }
 

@@ -2,6 +2,7 @@
 //! reply's status class decides the outcome, exactly as in Hasura (SPEC §3):
 //! 2xx → output, 4xx → rejection with `{message, extensions}`, 5xx/429/transport → retryable.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,9 @@ use serde_json::Value;
 use serde::{Deserialize, Serialize};
 
 use super::signature::SigningKey;
+use super::transform::{
+    OutgoingRequest, RequestTransform, ResponseTransform, Session, TransformFailure,
+};
 use super::{CallContext, Delivery, HandlerRequest, Reply, UrlTemplate};
 use crate::config::Environment;
 
@@ -79,6 +83,8 @@ pub struct WebhookTarget {
     pub ignored_client_headers: Option<Vec<String>>,
     /// Environment variable holding this action's signing secret, over the server's.
     pub signing_secret_from_env: Option<String>,
+    /// Hasura's `request_transform`: reshapes the request before it is sent (and signed).
+    pub request_transform: Option<Arc<RequestTransform>>,
 }
 
 impl WebhookTarget {
@@ -90,6 +96,7 @@ impl WebhookTarget {
             forward_client_headers: false,
             ignored_client_headers: None,
             signing_secret_from_env: None,
+            request_transform: None,
         }
     }
 }
@@ -109,6 +116,7 @@ struct WebhookCall<'a> {
     target: &'a WebhookTarget,
     request: &'a HandlerRequest<'a>,
     context: &'a CallContext<'a>,
+    reshape: Option<&'a ResponseTransform>,
 }
 
 impl Webhook {
@@ -132,18 +140,21 @@ impl Webhook {
         })
     }
 
-    /// Makes one attempt; never fails, every problem is a [`Reply::Failed`].
+    /// Makes one attempt; never fails, every problem is a [`Reply`]. `reshape` is the
+    /// action's response transform, applied to 2xx and 4xx replies before they are judged.
     pub async fn call(
         &self,
         target: &WebhookTarget,
         request: &HandlerRequest<'_>,
         context: &CallContext<'_>,
+        reshape: Option<&ResponseTransform>,
         timeout: Duration,
     ) -> Delivery {
         let call = WebhookCall {
             target,
             request,
             context,
+            reshape,
         };
         match tokio::time::timeout(timeout, self.exchange(&call)).await {
             Ok(delivery) => delivery,
@@ -167,7 +178,7 @@ impl Webhook {
             status_code: None,
             logs: Vec::new(),
         };
-        let url = match call.target.url.render(&self.env) {
+        let url = match call.target.url.render_text(&self.env) {
             Ok(url) => url,
             Err(reason) => return failed(reason),
         };
@@ -175,15 +186,44 @@ impl Webhook {
             Ok(body) => body,
             Err(e) => return failed(format!("cannot encode the request: {e}")),
         };
-        let headers = match self.headers(call, &body) {
+        let headers = match self.base_headers(call) {
+            Ok(headers) => headers,
+            Err(reason) => return failed(reason),
+        };
+        let mut outgoing = OutgoingRequest {
+            method: reqwest::Method::POST,
+            url,
+            headers,
+            body,
+        };
+        let session = Session {
+            variables: call.request.session_variables,
+        };
+        let mut sent_as = Value::Null;
+        if let Some(transform) = &call.target.request_transform {
+            let payload = match serde_json::to_value(call.request) {
+                Ok(payload) => payload,
+                Err(e) => return failed(format!("cannot encode the request: {e}")),
+            };
+            outgoing = match transform.apply(outgoing, &payload, session) {
+                Ok(transformed) => transformed,
+                Err(failure) => return transform_failed("Request", &failure, None),
+            };
+            sent_as = RequestTransform::request_binding(&outgoing, session);
+        }
+        let url = match super::template::check_url(&outgoing.url, call.target.url.as_str()) {
+            Ok(url) => url,
+            Err(reason) => return failed(reason),
+        };
+        let headers = match self.final_headers(call, &outgoing) {
             Ok(headers) => headers,
             Err(reason) => return failed(reason),
         };
         let response = match self
             .client
-            .post(url)
+            .request(outgoing.method, url)
             .headers(headers)
-            .body(body)
+            .body(outgoing.body)
             .send()
             .await
         {
@@ -196,7 +236,7 @@ impl Webhook {
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| parse_retry_after(value, Utc::now()));
-        let body = match read_limited(response, self.max_response_bytes).await {
+        let mut body = match read_limited(response, self.max_response_bytes).await {
             Ok(body) => body,
             Err(reason) => {
                 return Delivery {
@@ -209,6 +249,15 @@ impl Webhook {
                 };
             }
         };
+        // Only replies whose body is judged are reshaped: a retryable one stays retryable.
+        if let Some(transform) = call.reshape
+            && matches!(status, 200..=299 | 400..=428 | 430..=499)
+        {
+            body = match transform.apply(status, &body, &sent_as, session) {
+                Ok(body) => body,
+                Err(failure) => return transform_failed("Response", &failure, Some(status)),
+            };
+        }
         Delivery {
             reply: classify(status, retry_after, &body),
             status_code: Some(status),
@@ -216,46 +265,64 @@ impl Webhook {
         }
     }
 
-    fn headers(&self, call: &WebhookCall<'_>, body: &[u8]) -> Result<HeaderMap, String> {
-        let mut headers = HeaderMap::new();
+    /// The headers every call sends before any transform: the forwarded client headers,
+    /// then the action's (replacing same-named ones), then the content type.
+    fn base_headers(&self, call: &WebhookCall<'_>) -> Result<Vec<(String, String)>, String> {
+        let mut headers: Vec<(String, String)> = Vec::new();
         if call.target.forward_client_headers {
             let ignored = |name: &str| match &call.target.ignored_client_headers {
                 Some(listed) => listed.iter().any(|header| header == name),
                 None => IGNORED_BY_DEFAULT.contains(&name),
             };
             for (name, value) in call.context.client_headers.iter() {
-                if NEVER_FORWARDED.contains(&name) || ignored(name) {
+                let sendable = HeaderName::from_bytes(name.as_bytes()).is_ok()
+                    && HeaderValue::from_str(value).is_ok();
+                if NEVER_FORWARDED.contains(&name) || ignored(name) || !sendable {
                     continue;
                 }
-                if let (Ok(name), Ok(value)) = (
-                    HeaderName::from_bytes(name.as_bytes()),
-                    HeaderValue::from_str(value),
-                ) {
-                    headers.append(name, value);
-                }
+                headers.push((name.to_owned(), value.to_owned()));
             }
         }
+        let mut set = |name: &str, value: String| {
+            headers.retain(|(existing, _)| !existing.eq_ignore_ascii_case(name));
+            headers.push((name.to_owned(), value));
+        };
         for header in &call.target.headers {
             let value = match header {
-                HeaderConf::Value { value, .. } => value.as_str(),
+                HeaderConf::Value { value, .. } => value.clone(),
                 HeaderConf::FromEnv { value_from_env, .. } => self
                     .env
                     .get(value_from_env)
-                    .ok_or_else(|| format!("environment variable '{value_from_env}' is not set"))?,
+                    .ok_or_else(|| format!("environment variable '{value_from_env}' is not set"))?
+                    .to_owned(),
             };
-            let name = HeaderName::from_bytes(header.name().as_bytes())
-                .map_err(|_| format!("'{}' is not a valid header name", header.name()))?;
+            set(header.name(), value);
+        }
+        set(CONTENT_TYPE.as_str(), "application/json".to_owned());
+        Ok(headers)
+    }
+
+    /// The headers as sent: `outgoing`'s, then the Standard Webhooks headers, signed over the
+    /// body as sent.
+    fn final_headers(
+        &self,
+        call: &WebhookCall<'_>,
+        outgoing: &OutgoingRequest,
+    ) -> Result<HeaderMap, String> {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &outgoing.headers {
+            let name = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| format!("'{name}' is not a valid header name"))?;
             let value = HeaderValue::from_str(value)
-                .map_err(|_| format!("header '{}' has a value that cannot be sent", name))?;
-            headers.insert(name, value);
+                .map_err(|_| format!("header '{name}' has a value that cannot be sent"))?;
+            headers.append(name, value);
         }
         let id = call.request.event.id.to_string();
         let timestamp = Utc::now().timestamp();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(key) = self.signing_key_for(call.target)? {
             headers.insert(
                 "webhook-signature",
-                header_value(key.sign(&id, timestamp, body)),
+                header_value(key.sign(&id, timestamp, &outgoing.body)),
             );
         }
         headers.insert("webhook-id", header_value(id));
@@ -276,6 +343,32 @@ impl Webhook {
         }
     }
 }
+
+/// A transform that failed: the attempt is rejected (never retried) with Hasura's message;
+/// what failed where is for operators only (`extensions.internal`).
+pub fn transform_failed(which: &str, failure: &TransformFailure, status: Option<u16>) -> Delivery {
+    Delivery {
+        reply: transform_rejection(which, failure),
+        status_code: status,
+        logs: Vec::new(),
+    }
+}
+
+/// The rejection a failed `which` ("Request" or "Response") transform is.
+pub fn transform_rejection(which: &str, failure: &TransformFailure) -> Reply {
+    Reply::Rejected {
+        message: format!("{which} Transformation Failed"),
+        code: Some(TRANSFORM_FAILED.to_owned()),
+        extensions: Some(serde_json::json!({
+            "code": TRANSFORM_FAILED,
+            "path": "$",
+            "internal": {"reason": failure.summary(), "errors": failure.errors},
+        })),
+    }
+}
+
+/// The code of a call whose request or response transform failed.
+pub const TRANSFORM_FAILED: &str = "transform-failed";
 
 fn header_value(text: String) -> HeaderValue {
     HeaderValue::try_from(text).expect("ids and digits are valid header values")

@@ -7,6 +7,7 @@ pub mod http;
 mod payload;
 pub mod signature;
 mod template;
+pub mod transform;
 pub mod wasm;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use serde_json::Value;
 pub use http::WebhookTarget;
 pub use payload::{ActionName, EventInfo, HandlerRequest};
 pub use template::UrlTemplate;
+pub use transform::{RequestTransform, ResponseTransform};
 pub use wasm::WasmRef;
 
 use crate::auth::ClientHeaders;
@@ -108,21 +110,64 @@ impl Handlers {
     }
 
     /// Makes one attempt at `target` within `timeout`; never fails, every problem is a
-    /// [`Reply::Failed`].
+    /// [`Reply`]. `reshape` is the action's response transform, for either kind.
     pub async fn call(
         &self,
         target: &HandlerRef,
         request: &HandlerRequest<'_>,
         context: &CallContext<'_>,
+        reshape: Option<&ResponseTransform>,
         timeout: Duration,
     ) -> Delivery {
         match target {
             HandlerRef::Webhook(webhook) => {
-                self.webhook.call(webhook, request, context, timeout).await
+                self.webhook
+                    .call(webhook, request, context, reshape, timeout)
+                    .await
             }
             HandlerRef::Wasm(component) => {
-                self.wasm.call(component, request, context, timeout).await
+                let delivery = self.wasm.call(component, request, context, timeout).await;
+                match reshape {
+                    Some(transform) => reshape_component_reply(transform, delivery, request),
+                    None => delivery,
+                }
             }
         }
     }
+}
+
+/// A component's reply through a response transform, as the same reply would go over HTTP:
+/// an output is a 200 with that body, a rejection a 400 with `{message, code?, extensions?}`.
+/// The reshaped body is judged the way a webhook's is. A failed call is left as it is.
+fn reshape_component_reply(
+    transform: &ResponseTransform,
+    delivery: Delivery,
+    request: &HandlerRequest<'_>,
+) -> Delivery {
+    let (status, body) = match &delivery.reply {
+        Reply::Success { output } => (200, output.clone()),
+        Reply::Rejected {
+            message,
+            code,
+            extensions,
+        } => {
+            let mut body = serde_json::json!({"message": message});
+            if let Some(code) = code {
+                body["code"] = Value::String(code.clone());
+            }
+            if let Some(extensions) = extensions {
+                body["extensions"] = extensions.clone();
+            }
+            (400, body)
+        }
+        Reply::Failed { .. } => return delivery,
+    };
+    let session = transform::Session {
+        variables: request.session_variables,
+    };
+    let reply = match transform.apply(status, body.to_string().as_bytes(), &Value::Null, session) {
+        Ok(reshaped) => http::classify(status, None, &reshaped),
+        Err(failure) => http::transform_rejection("Response", &failure),
+    };
+    Delivery { reply, ..delivery }
 }

@@ -51,6 +51,14 @@ impl UrlTemplate {
         })
     }
 
+    /// The environment variables the template reads, in order.
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            Part::Variable(name) => Some(name.as_str()),
+            Part::Literal(_) => None,
+        })
+    }
+
     /// The template as written.
     pub fn as_str(&self) -> &str {
         &self.raw
@@ -58,6 +66,13 @@ impl UrlTemplate {
 
     /// The URL with every variable replaced; it must be an http(s) URL.
     pub fn render(&self, env: &Environment) -> Result<url::Url, String> {
+        let rendered = self.render_text(env)?;
+        check_url(&rendered, &self.raw)
+    }
+
+    /// The text with every variable replaced, as written (no normalisation): a transform's
+    /// `$base_url`.
+    pub fn render_text(&self, env: &Environment) -> Result<String, String> {
         let mut rendered = String::with_capacity(self.raw.len());
         for part in &self.parts {
             match part {
@@ -68,15 +83,19 @@ impl UrlTemplate {
                 ),
             }
         }
-        let url = url::Url::parse(&rendered)
-            .map_err(|e| format!("handler '{}' is not a valid URL: {e}", self.raw))?;
-        match url.scheme() {
-            "http" | "https" if url.has_host() => Ok(url),
-            _ => Err(format!(
-                "handler '{}' must be an http:// or https:// URL or wasm://<name>",
-                self.raw
-            )),
-        }
+        Ok(rendered)
+    }
+}
+
+/// `text` as an http(s) URL; `raw` is how the handler was written, for messages.
+pub fn check_url(text: &str, raw: &str) -> Result<url::Url, String> {
+    let url =
+        url::Url::parse(text).map_err(|e| format!("handler '{raw}' is not a valid URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.has_host() => Ok(url),
+        _ => Err(format!(
+            "handler '{raw}' must be an http:// or https:// URL or wasm://<name>"
+        )),
     }
 }
 

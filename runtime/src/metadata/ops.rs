@@ -1,6 +1,8 @@
 //! The metadata API's operations, as pure edits of a [`Metadata`] document. Validation of the
 //! result, persistence and the schema swap happen afterwards, once, for the whole request.
 
+use std::collections::BTreeMap;
+
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -8,6 +10,9 @@ use serde_json::{Value, json};
 use super::{
     Action, ActionDefinition, CustomTypes, InheritedRole, Metadata, MetadataError, Permission,
 };
+use crate::config::Environment;
+use crate::handler::transform::{self, InvalidTransform};
+use crate::handler::{RequestTransform, ResponseTransform, UrlTemplate};
 
 /// A request to `POST /v1/metadata`: `{"type", "args", "resource_version"?}`.
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +90,109 @@ struct ReplaceWrapper {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Empty {}
+
+/// `test_webhook_transform`'s arguments, as Hasura takes them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TestWebhookTransform {
+    webhook_url: WebhookUrl,
+    body: Value,
+    request_transform: Value,
+    #[serde(default)]
+    response_transform: Option<Value>,
+    /// Sample values of the environment variables the URL reads: the server's own are
+    /// never shown here.
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    session_variables: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    request_headers: Vec<(String, String)>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WebhookUrl {
+    Template(String),
+    FromEnv { from_env: String },
+}
+
+impl TestWebhookTransform {
+    fn run(self, path: &str) -> Result<Value, MetadataError> {
+        let invalid = |sub: &str, which: &str, error: InvalidTransform| {
+            let at = if error.path.is_empty() {
+                format!("{path}.{sub}")
+            } else {
+                format!("{path}.{sub}.{}", error.path)
+            };
+            MetadataError::new(
+                "validation-failed",
+                at,
+                format!("{which} transform validation failed: {}", error.message),
+            )
+        };
+        let transform = RequestTransform::parse(&self.request_transform)
+            .map_err(|error| invalid("request_transform", "request", error))?;
+        if let Some(response) = &self.response_transform {
+            ResponseTransform::parse(response)
+                .map_err(|error| invalid("response_transform", "response", error))?;
+        }
+        let missing = |name: &str| {
+            MetadataError::new(
+                "not-found",
+                format!("{path}.webhook_url"),
+                format!(
+                    "Missing Env Var: {name}. Real environment variable values are not used \
+                     when testing a transform: give a sample value for {name} in `env`."
+                ),
+            )
+        };
+        let url = match self.webhook_url {
+            WebhookUrl::FromEnv { from_env } => self
+                .env
+                .get(&from_env)
+                .cloned()
+                .ok_or_else(|| missing(&from_env))?,
+            WebhookUrl::Template(text) => {
+                let template = UrlTemplate::parse(&text).map_err(|reason| {
+                    MetadataError::new("parse-failed", format!("{path}.webhook_url"), reason)
+                })?;
+                if let Some(name) = template
+                    .variables()
+                    .find(|name| !self.env.contains_key(*name))
+                {
+                    return Err(missing(name));
+                }
+                let env = self
+                    .env
+                    .iter()
+                    .fold(Environment::default(), |env, (name, value)| {
+                        env.with(name, value)
+                    });
+                template.render_text(&env).map_err(|reason| {
+                    MetadataError::new("validation-failed", format!("{path}.webhook_url"), reason)
+                })?
+            }
+        };
+        let session = Value::Object(
+            self.session_variables
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, value)| (name.to_ascii_lowercase(), value))
+                .collect(),
+        );
+        transform::preview(&transform, url, self.request_headers, &self.body, &session).map_err(
+            |failure| {
+                MetadataError::new(
+                    "validation-failed",
+                    path,
+                    format!("request transform validation failed: {}", failure.summary()),
+                )
+                .with_internal(Value::Array(failure.errors))
+            },
+        )
+    }
+}
 
 fn args<T: DeserializeOwned>(value: &Value, path: &str) -> Result<T, MetadataError> {
     let value = if value.is_null() {
@@ -171,6 +279,10 @@ fn apply_one(
         "get_inconsistent_metadata" => {
             args::<Empty>(&request.args, args_path)?;
             Ok(json!({"is_consistent": true, "inconsistent_objects": []}))
+        }
+        // Pure: shows what a transform would send, and changes nothing.
+        "test_webhook_transform" => {
+            args::<TestWebhookTransform>(&request.args, args_path)?.run(args_path)
         }
         "reload_metadata" => {
             args::<Value>(&request.args, args_path)?;
@@ -380,6 +492,83 @@ mod tests {
         assert_eq!(
             (error.code, error.path.as_str()),
             ("parse-failed", "$.args")
+        );
+    }
+
+    fn test_transform(args: Value) -> Result<Value, MetadataError> {
+        let mut metadata = Metadata::empty();
+        let applied = apply(
+            &request(json!({"type": "test_webhook_transform", "args": args})),
+            &mut metadata,
+            1,
+        )?;
+        assert!(!applied.changed, "test_webhook_transform changes nothing");
+        Ok(applied.response)
+    }
+
+    #[test]
+    fn test_webhook_transform_renders_without_sending() {
+        // Hasura's own examples of the operation.
+        let answer = test_transform(json!({
+            "webhook_url": "http://localhost:1234",
+            "body": {"hello": "world"},
+            "request_transform": {
+                "version": 2, "url": "http://www.google.com", "method": "POST",
+                "body": {"action": "transform", "template": "\"hello_{{ $body.hello }}\""},
+                "query_params": {"foo": "bar"},
+                "request_headers": {"add_headers": {"foo": "bar", "content-type": "application/json"}}
+            }
+        }))
+        .expect("renders");
+        assert_eq!(
+            answer,
+            json!({"webhook_url": "http://www.google.com/?foo=bar", "method": "POST",
+                   "headers": [["content-type", "application/json"], ["foo", "bar"]],
+                   "body": "hello_world"})
+        );
+        let answer = test_transform(json!({
+            "webhook_url": "{{BASE}}/x",
+            "env": {"BASE": "http://localhost:1234"},
+            "session_variables": {"myVariable": "some value"},
+            "body": {},
+            "request_transform": {"body": "{{ getSessionVariable(\"myVariable\") }}"}
+        }))
+        .expect("renders");
+        assert_eq!(
+            answer,
+            json!({"webhook_url": "http://localhost:1234/x", "method": "GET", "headers": [],
+                   "body": "some value"})
+        );
+        let removed = test_transform(json!({"webhook_url": "http://h", "body": {},
+            "request_transform": {"version": 2, "method": "GET", "body": {"action": "remove"}}}))
+        .expect("renders");
+        assert_eq!(removed["body"], "");
+        assert_eq!(removed["webhook_url"], "http://h/");
+    }
+
+    #[test]
+    fn test_webhook_transform_reports_what_is_wrong() {
+        let missing = test_transform(json!({"webhook_url": "{{NOPE}}/x", "body": {},
+            "request_transform": {}}))
+        .expect_err("missing env");
+        assert_eq!(missing.code, "not-found");
+        assert!(
+            missing.error.starts_with("Missing Env Var: NOPE"),
+            "{}",
+            missing.error
+        );
+        let unparsable = test_transform(json!({"webhook_url": "http://h", "body": {},
+            "request_transform": {"version": 2, "body": {"action": "transform", "template": "{{ $.x }"}}}))
+        .expect_err("bad template");
+        assert_eq!(unparsable.code, "validation-failed");
+        assert_eq!(unparsable.path, "$.args.request_transform.body.template");
+        let failing = test_transform(json!({"webhook_url": "http://h", "body": {"a": 1},
+            "request_transform": {"body": "{{ $body.b }}"}}))
+        .expect_err("runtime failure");
+        assert_eq!(failing.code, "validation-failed");
+        assert_eq!(
+            failing.internal.expect("details")[0]["error_code"],
+            "Invalid Path"
         );
     }
 }

@@ -10,9 +10,10 @@ use serde::Serialize;
 use super::types::{self, GRAPHQL_SCALARS, POSTGRES_SCALARS, Type};
 use super::{Action, ActionKind, Metadata, Operation, RetryPolicy};
 use crate::config::Environment;
-use crate::handler::HandlerRef;
 use crate::handler::signature::SigningKey;
+use crate::handler::transform::InvalidTransform;
 use crate::handler::wasm::KnownHandlers;
+use crate::handler::{HandlerRef, RequestTransform, ResponseTransform};
 
 /// A metadata error in Hasura's shape: `{"error", "path", "code"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
@@ -21,6 +22,10 @@ pub struct MetadataError {
     pub error: String,
     pub path: String,
     pub code: &'static str,
+    /// Details for the admin who sent the request (the metadata API is admin-only): Kriti's
+    /// errors from `test_webhook_transform`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub internal: Option<serde_json::Value>,
 }
 
 impl MetadataError {
@@ -30,7 +35,14 @@ impl MetadataError {
             error: error.into(),
             path: path.into(),
             code,
+            internal: None,
         }
+    }
+
+    /// The same error with `internal` details.
+    pub fn with_internal(mut self, internal: serde_json::Value) -> Self {
+        self.internal = Some(internal);
+        self
     }
 
     fn invalid(path: impl Into<String>, error: impl Into<String>) -> Self {
@@ -67,6 +79,8 @@ pub struct ResolvedAction {
     pub output: Type,
     pub handler: HandlerRef,
     pub retry: RetryPolicy,
+    /// Hasura's `response_transform`, for either handler kind.
+    pub response_transform: Option<Arc<ResponseTransform>>,
 }
 
 /// Something valid that is kept but not served, reported with the metadata API's reply and in
@@ -193,34 +207,7 @@ fn warnings(metadata: &Metadata) -> Vec<MetadataWarning> {
             });
         }
     }
-    for (i, action) in metadata.actions.iter().enumerate() {
-        for key in transform_keys(&action.definition) {
-            warnings.push(MetadataWarning {
-                code: "transform-not-supported",
-                path: format!("$.actions[{i}].definition.{key}"),
-                message: format!(
-                    "action '{}' has a {key}, which is kept but not applied yet: calls of it \
-                     fail with code not-supported",
-                    action.name
-                ),
-            });
-        }
-    }
     warnings
-}
-
-/// The transforms an action's definition has, by key.
-pub fn transform_keys(definition: &super::ActionDefinition) -> Vec<&'static str> {
-    [
-        ("request_transform", definition.request_transform.is_some()),
-        (
-            "response_transform",
-            definition.response_transform.is_some(),
-        ),
-    ]
-    .into_iter()
-    .filter_map(|(key, present)| present.then_some(key))
-    .collect()
 }
 
 fn declare(
@@ -590,6 +577,41 @@ fn resolve_action(
             .signing_secret_from_env
             .clone_from(&definition.signing_secret_from_env);
     }
+    let transform_error = |key: &str, which: &str, error: InvalidTransform| {
+        let sub = if error.path.is_empty() {
+            String::new()
+        } else {
+            format!(".{}", error.path)
+        };
+        MetadataError::invalid(
+            format!("{path}.definition.{key}{sub}"),
+            format!("{which} transform validation failed: {}", error.message),
+        )
+    };
+    if let Some(value) = &definition.request_transform {
+        let transform = RequestTransform::parse(value)
+            .map_err(|error| transform_error("request_transform", "request", error))?;
+        match &mut handler {
+            HandlerRef::Webhook(target) => target.request_transform = Some(Arc::new(transform)),
+            HandlerRef::Wasm(_) => {
+                return Err(MetadataError::invalid(
+                    format!("{path}.definition.request_transform"),
+                    "a request_transform reshapes an HTTP request, and a wasm:// handler \
+                     receives the action payload as it is: use a response_transform, or \
+                     shape the input in the component",
+                ));
+            }
+        }
+    }
+    let response_transform = definition
+        .response_transform
+        .as_ref()
+        .map(|value| {
+            ResponseTransform::parse(value)
+                .map(Arc::new)
+                .map_err(|error| transform_error("response_transform", "response", error))
+        })
+        .transpose()?;
     if let HandlerRef::Wasm(wasm_ref) = &handler
         && !handlers.contains(wasm_ref)
     {
@@ -666,5 +688,6 @@ fn resolve_action(
         output,
         handler,
         retry,
+        response_transform,
     })
 }

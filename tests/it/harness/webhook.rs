@@ -11,6 +11,8 @@ use serde_json::Value;
 /// One request the webhook received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    pub method: String,
+    /// The path with its query string.
     pub path: String,
     /// Lower-case header names.
     pub headers: HashMap<String, String>,
@@ -121,6 +123,7 @@ type State = (Script, Arc<Mutex<Vec<Recorded>>>);
 async fn answer(state: web::Data<State>, request: HttpRequest, body: web::Bytes) -> HttpResponse {
     let (script, recorded) = state.get_ref();
     let entry = Recorded {
+        method: request.method().to_string(),
         path: request.uri().to_string(),
         headers: request
             .headers()

@@ -19,6 +19,8 @@ const ADMIN_HEADER: &str = "x-hasura-admin-secret";
 
 const SYNC_WASM: &str = "userLogin";
 const SYNC_WEBHOOK: &str = "userLoginHook";
+/// The webhook action again, through a typical request and response transform.
+const SYNC_WEBHOOK_TRANSFORMED: &str = "userLoginHookTransformed";
 const ASYNC_WASM: &str = "asyncLogin";
 
 fn mutation(field: &str, selection: &str) -> String {
@@ -157,6 +159,9 @@ async fn set_up(server: &str, webhook: &str) -> anyhow::Result<()> {
             "output_type": "UserInfo", "handler": handler, "timeout": 30
         }}})
     };
+    let mut transformed = action(SYNC_WEBHOOK_TRANSFORMED, "synchronous", webhook);
+    transformed["args"]["definition"]["request_transform"] = typical_request_transform();
+    transformed["args"]["definition"]["response_transform"] = typical_response_transform();
     let metadata = json!({"type": "bulk", "args": [
         {"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
             {"name": "accessToken", "type": "String!"},
@@ -164,6 +169,7 @@ async fn set_up(server: &str, webhook: &str) -> anyhow::Result<()> {
         ]}]}},
         action(SYNC_WASM, "synchronous", "wasm://user-login"),
         action(SYNC_WEBHOOK, "synchronous", webhook),
+        transformed,
         action(ASYNC_WASM, "asynchronous", "wasm://user-login"),
     ]});
     let applied = client
@@ -178,6 +184,31 @@ async fn set_up(server: &str, webhook: &str) -> anyhow::Result<()> {
         applied.text().await?
     );
     Ok(())
+}
+
+/// What an action calling an existing REST API typically does: a URL and query built from the
+/// input, two headers from the input and the session, the body reshaped. The webhook answers
+/// it exactly as it answers the untransformed call.
+pub fn typical_request_transform() -> Value {
+    json!({
+        "version": 2,
+        "template_engine": "Kriti",
+        "method": "POST",
+        "url": "{{$base_url}}",
+        "query_params": {"user": "{{$body.input.username}}"},
+        "request_headers": {"add_headers": {
+            "x-user": "{{$body.input.username}}",
+            "x-role": "{{$session_variables?['x-hasura-role'] ?? \"anonymous\"}}"
+        }},
+        "body": {"action": "transform", "template":
+            "{\"input\": {\"username\": {{$body.input.username}}, \"password\": {{$body.input.password}}}, \"source\": \"hookwing\"}"}
+    })
+}
+
+/// The reply reshaped field by field (into the same shape, so the output is unchanged).
+pub fn typical_response_transform() -> Value {
+    json!({"version": 2, "body": {"action": "transform", "template":
+        "{\"accessToken\": {{$body.accessToken}}, \"userId\": {{$body.userId}}}"}})
 }
 
 /// Waits until `server` has the actions in its schema (a replica learns of them by
@@ -302,6 +333,7 @@ async fn measure_sync(
 struct SyncResults {
     wasm: f64,
     webhook: f64,
+    webhook_transformed: f64,
     in_server_call_us: f64,
 }
 
@@ -341,9 +373,15 @@ async fn sync_scenarios(
     wait_for_actions(&server.announced).await?;
     let name = format!("sync webhook action, {backend}");
     let hook = measure_sync(args, server, &name, SYNC_WEBHOOK, report).await?;
+
+    let server = servers.start(database, "bench", true).await?;
+    wait_for_actions(&server.announced).await?;
+    let name = format!("sync webhook action, transformed, {backend}");
+    let transformed = measure_sync(args, server, &name, SYNC_WEBHOOK_TRANSFORMED, report).await?;
     Ok(SyncResults {
         wasm: wasm.per_second(),
         webhook: hook.per_second(),
+        webhook_transformed: transformed.per_second(),
         in_server_call_us,
     })
 }
@@ -531,6 +569,61 @@ async fn raw_wasm(args: &RunArgs, report: &mut Report) -> anyhow::Result<WasmCal
     Ok(calls)
 }
 
+/// The typical transform's own cost, in this process: the request transform applied to a
+/// login payload and the response transform to the webhook's answer, in a loop. Returns
+/// microseconds per call (both transforms).
+fn transform_cost(args: &RunArgs, report: &mut Report) -> anyhow::Result<f64> {
+    use hookwing::handler::transform::{OutgoingRequest, Session};
+    use hookwing::handler::{RequestTransform, ResponseTransform};
+
+    let request = RequestTransform::parse(&typical_request_transform())?;
+    let response = ResponseTransform::parse(&typical_response_transform())?;
+    let payload = json!({
+        "action": {"name": SYNC_WEBHOOK_TRANSFORMED},
+        "input": {"username": "ada", "password": "secret"},
+        "session_variables": {"x-hasura-role": "admin"},
+        "request_query": "mutation { userLoginHookTransformed(username: \"ada\", password: \"secret\") { accessToken userId } }",
+    });
+    let body = serde_json::to_vec(&payload)?;
+    let reply = br#"{"accessToken":"token-for-ada","userId":4951}"#;
+    let session = Session {
+        variables: &payload["session_variables"],
+    };
+    let measure = match args.amount() {
+        Amount::Duration { measure, .. } => measure,
+        Amount::Requests(_) => Duration::from_secs(1),
+    };
+    let started = Instant::now();
+    let mut calls = 0_u64;
+    while started.elapsed() < measure {
+        let original = OutgoingRequest {
+            method: reqwest::Method::POST,
+            url: "http://127.0.0.1:9/login".into(),
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: body.clone(),
+        };
+        let sent = request
+            .apply(original, &payload, session)
+            .map_err(|failure| anyhow::anyhow!(failure.summary()))?;
+        let sent_as = RequestTransform::request_binding(&sent, session);
+        response
+            .apply(200, reply, &sent_as, session)
+            .map_err(|failure| anyhow::anyhow!(failure.summary()))?;
+        calls += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    report.rows.push(Row {
+        name: "request + response transform, in process".into(),
+        clients: 1,
+        rate: calls as f64 / seconds,
+        unit: "call/s",
+        p50_ms: None,
+        p99_ms: None,
+        peak_rss: None,
+    });
+    Ok(seconds * 1e6 / calls as f64)
+}
+
 /// The no-op ceiling; returns its throughput.
 async fn ceiling(args: &RunArgs, report: &mut Report) -> anyhow::Result<f64> {
     let ceiling = Process::start(&["ceiling".into()], STARTUP).await?;
@@ -587,6 +680,12 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
 
     let webhook = Process::start(&["webhook".into()], STARTUP).await?;
     let webhook_url = webhook.announced.clone();
+    let transform_us = if selected(Scenario::Sqlite) || selected(Scenario::Postgres) {
+        eprintln!("bench: transform cost");
+        Some(transform_cost(args, &mut report)?)
+    } else {
+        None
+    };
     let on_sqlite = if selected(Scenario::Sqlite) {
         eprintln!("bench: sync, sqlite");
         let dir = scratch.path().join("sqlite");
@@ -649,7 +748,19 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
                 value: results.wasm / results.webhook,
                 target: Goal::AtLeast(3.0),
             });
+            report.ratios.push(Ratio {
+                name: format!("sync webhook transformed / untransformed throughput, {backend}"),
+                value: results.webhook_transformed / results.webhook,
+                target: Goal::AtLeast(0.9),
+            });
         }
+    }
+    if let Some(micros) = transform_us {
+        report.ratios.push(Ratio {
+            name: "added cost of a typical transform per call (µs, in process)".into(),
+            value: micros,
+            target: Goal::AtMost(25.0),
+        });
     }
     if let (Some(sqlite), Some(ceiling)) = (&on_sqlite, ceiling_rate) {
         report.ratios.push(Ratio {

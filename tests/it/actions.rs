@@ -26,6 +26,7 @@ async fn login_server(
 }
 
 on_both_backends!(
+    null_elements_of_lists_stay_null_at_every_depth,
     mutation_returns_the_handler_output_and_records_one_completed_event,
     query_actions_take_input_objects_and_return_nested_lists_and_enums,
     rejection_becomes_one_graphql_error_with_the_handlers_extensions,
@@ -351,5 +352,45 @@ async fn output_that_breaks_the_output_type_is_an_error_and_not_retried(backend:
     assert_eq!(event.status, EventState::Error);
     let attempt = &store.attempts(event.id).await.expect("attempts")[0];
     assert_eq!(attempt.outcome, AttemptOutcome::InvalidOutput);
+    server.stop().await;
+}
+
+async fn null_elements_of_lists_stay_null_at_every_depth(backend: Backend) {
+    let webhook = WebhookServer::start(|_, _| {
+        Reply::json(
+            200,
+            json!({"places": [null, {"city": "Oslo", "near": [null, {"city": "Bergen", "near": []}]}],
+                   "grid": [[null, {"city": "Turku", "near": null}], null]}),
+        )
+    })
+    .await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    server
+        .metadata_ok(json!({"type": "set_custom_types", "args": {"objects": [
+            {"name": "Place", "fields": [{"name": "city", "type": "String!"}, {"name": "near", "type": "[Place]"}]},
+            {"name": "Atlas", "fields": [{"name": "places", "type": "[Place]!"}, {"name": "grid", "type": "[[Place]]"}]}
+        ]}}))
+        .await;
+    server
+        .metadata_ok(json!({"type": "create_action", "args": {"name": "atlas", "definition": {
+            "type": "query", "output_type": "Atlas!", "handler": format!("{}/atlas", webhook.url)}}}))
+        .await;
+    let response = server
+        .graphql(
+            "{ atlas { places { city near { city } } grid { city } } again: atlas { places { city } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        response,
+        json!({"data": {
+            "atlas": {
+                "places": [null, {"city": "Oslo", "near": [null, {"city": "Bergen"}]}],
+                "grid": [[null, {"city": "Turku"}], null]
+            },
+            "again": {"places": [null, {"city": "Oslo"}]}
+        }})
+    );
     server.stop().await;
 }

@@ -43,10 +43,7 @@ fn is_database_operation(kind: &str) -> bool {
 
 /// Cases Hookwing does not pass yet, each with why; a case listed here that passes fails the
 /// test, so the list only shrinks.
-const KNOWN_GAPS: [(&str, &str); 1] = [(
-    "sync/get_user_by_email_nested_success.yaml",
-    "a null element of a list of objects is answered as an object whose fields are null",
-)];
+const KNOWN_GAPS: [(&str, &str); 0] = [];
 
 /// Cases whose expected output is a Hasura quirk that Hookwing deliberately does not copy,
 /// each with why (docs/MIGRATING.md lists them too); they run, and must keep failing.

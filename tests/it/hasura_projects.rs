@@ -12,7 +12,7 @@ use async_graphql_parser::types::{TypeKind, TypeSystemDefinition};
 use hookwing::config::Environment;
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestDb, TestServer, hasura_data};
+use crate::harness::{Backend, Reply, TestDb, TestServer, WebhookServer, hasura_data};
 
 /// The folder of a project that holds `actions.yaml`.
 fn metadata_dir(project: &Path) -> PathBuf {
@@ -189,29 +189,11 @@ async fn every_real_hasura_project_loads_unchanged_and_introspects_as_declared()
         let dir = metadata_dir(project);
         let vars = placeholders(&std::fs::read_to_string(dir.join("actions.yaml")).expect("yaml"));
         let db = TestDb::new(Backend::Sqlite).await;
-        let applied = Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"))
-            .args(["metadata", "apply"])
-            .arg(&dir)
-            .env("DATABASE_URL", &db.url)
-            .env("HOOKWING_WASM__CACHE_DIR", cache.path())
-            .envs(&vars)
-            .output()
-            .expect("run hookwing metadata apply");
-        if !applied.status.success() {
-            failures.push(format!(
-                "{label}: metadata apply failed: {}",
-                String::from_utf8_lossy(&applied.stderr)
-            ));
+        if let Err(error) = apply_project(&dir, &vars, &db, cache.path()) {
+            failures.push(format!("{label}: {error}"));
             continue;
         }
-        let server = TestServer::start_with(&db, |config| {
-            config.environment = vars
-                .iter()
-                .fold(Environment::default(), |env, (name, value)| {
-                    env.with(name, value)
-                });
-        })
-        .await;
+        let server = server_with(&db, &vars).await;
         let expected = declared(&dir);
         assert!(!expected.is_empty(), "{label} declares actions");
         let actual = served(&server).await;
@@ -226,4 +208,113 @@ async fn every_real_hasura_project_loads_unchanged_and_introspects_as_declared()
         server.stop().await;
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// `hookwing metadata apply` of a project's metadata directory onto `db`.
+fn apply_project(
+    dir: &Path,
+    vars: &BTreeMap<String, String>,
+    db: &TestDb,
+    cache: &Path,
+) -> Result<(), String> {
+    let applied = Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"))
+        .args(["metadata", "apply"])
+        .arg(dir)
+        .env("DATABASE_URL", &db.url)
+        .env("HOOKWING_WASM__CACHE_DIR", cache)
+        .envs(vars)
+        .output()
+        .expect("run hookwing metadata apply");
+    if applied.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "metadata apply failed: {}",
+            String::from_utf8_lossy(&applied.stderr)
+        ))
+    }
+}
+
+/// A server on `db` whose environment holds `vars`.
+async fn server_with(db: &TestDb, vars: &BTreeMap<String, String>) -> TestServer {
+    TestServer::start_with(db, |config| {
+        config.environment = vars
+            .iter()
+            .fold(Environment::default(), |env, (name, value)| {
+                env.with(name, value)
+            });
+    })
+    .await
+}
+
+/// A project whose actions call REST endpoints through request and response transforms,
+/// unchanged: each call sends what Hasura sends (method, path, query, headers, body) and the
+/// transformed reply is the result.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_projects_transforms_send_what_hasura_sends() {
+    let Some(projects) = hasura_data("projects") else {
+        return;
+    };
+    let webhook = WebhookServer::start(|request, _| {
+        if request.path.starts_with("/turnio/") {
+            Reply::json(
+                200,
+                json!({"custom_field": "cf", "created_at": "2026-12-01T00:00:00"}),
+            )
+        } else {
+            Reply::json(200, json!({"signedUrl": "https://s3.test/signed"}))
+        }
+    })
+    .await;
+    let dir = metadata_dir(&projects.join("nossas__bonde-hasura"));
+    let mut vars = placeholders(&std::fs::read_to_string(dir.join("actions.yaml")).expect("yaml"));
+    vars.insert("N8N_WEBHOOK_URL".into(), webhook.url.clone());
+    vars.insert("API_UPLOADS_URL".into(), webhook.url.clone());
+    let db = TestDb::new(Backend::Sqlite).await;
+    let cache = tempfile::tempdir().expect("cache");
+    apply_project(&dir, &vars, &db, cache.path()).expect("the project applies");
+    let server = server_with(&db, &vars).await;
+
+    // upload_s3: GET with the query built from the input, the JSON content type removed,
+    // and the reply reshaped into the output type.
+    let upload = server
+        .graphql(
+            "mutation { upload_s3(filename: \"a b.png\", content_type: \"image/png\") { signed_url } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        upload["data"]["upload_s3"]["signed_url"], "https://s3.test/signed",
+        "{upload}"
+    );
+    let sent = &webhook.requests()[0];
+    assert_eq!(sent.method, "GET");
+    assert_eq!(sent.path, "/?contentType=image%2Fpng&objectName=a%20b.png");
+    assert!(
+        !sent.headers.contains_key("content-type"),
+        "{:?}",
+        sent.headers
+    );
+
+    // turnio_create_custom_field: the body is the template's (bare paths, no braces), the
+    // action's headers are kept.
+    let created = server
+        .graphql(
+            "mutation { turnio_create_custom_field(params: {widget_id: 7, custom_field: \"cf\"}) { custom_field } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        created["data"]["turnio_create_custom_field"]["custom_field"], "cf",
+        "{created}"
+    );
+    let sent = &webhook.requests()[1];
+    assert_eq!(
+        (sent.method.as_str(), sent.path.as_str()),
+        ("POST", "/turnio/custom-field")
+    );
+    assert_eq!(sent.body, json!({"widget_id": 7, "custom_field": "cf"}));
+    assert_eq!(sent.headers["content-type"], "application/json");
+    assert!(sent.headers["authorization"].starts_with("Basic "));
+    server.stop().await;
 }

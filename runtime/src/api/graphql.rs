@@ -8,8 +8,8 @@ use async_graphql::{BatchRequest, BatchResponse, Request, Response};
 use super::body;
 use super::error::{Envelope, GraphqlError};
 use crate::auth::{ClientHeaders, Session};
-use crate::graphql::RequestContext;
 use crate::graphql::errors::{ensure_code, with_codes};
+use crate::graphql::{NullItems, RequestContext};
 use crate::server::AppState;
 
 /// Registers `POST /v1/graphql` and `GET /`; subscriptions (`GET /v1/graphql` with an upgrade)
@@ -86,7 +86,8 @@ async fn run(
         query: request.query.clone(),
         client_headers,
     };
-    with_codes(schema.execute(request.data(context)).await)
+    let request = request.data(context).data(NullItems::default());
+    with_codes(schema.execute(request).await)
 }
 
 /// `GET /`: GraphiQL pointed at this server.

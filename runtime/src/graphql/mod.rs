@@ -3,11 +3,13 @@
 
 mod async_action;
 pub mod errors;
+mod null_items;
 mod parse_cache;
 pub mod schema;
 
 use serde_json::Value;
 
+pub use null_items::NullItems;
 pub use parse_cache::ParseCache;
 
 use crate::auth::{ClientHeaders, Session};

@@ -1,6 +1,7 @@
 //! Builds the async-graphql dynamic schema from a validated [`Catalog`]: custom types become
 //! GraphQL types, actions become root fields whose resolvers hand the call to the dispatcher.
 
+use super::null_items::{NullItems, NullListItems};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -90,7 +91,8 @@ pub fn build(
     .register(query)
     .data(dispatcher)
     .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity);
+    .limit_complexity(limits.max_complexity)
+    .extension(NullListItems);
     if mutations > 0 {
         builder = builder.register(mutation);
     }
@@ -284,7 +286,8 @@ async fn resolve_action<'a>(
         .invoke_sync(request.invocation(catalog, action, input_of(&ctx)?))
         .await
         .map_err(|error| dispatch_error(&error, request.session.sees_internal()))?;
-    Ok(field_value(catalog, &action.output, output))
+    let mut nulls = NullRecorder::of(&ctx);
+    Ok(field_value(catalog, &action.output, output, &mut nulls))
 }
 
 pub(super) fn output_field(catalog: &Arc<Catalog>, name: &str, ty: &Type) -> Field {
@@ -298,21 +301,59 @@ pub(super) fn output_field(catalog: &Arc<Catalog>, name: &str, ty: &Type) -> Fie
             .and_then(|parent| parent.get(&key))
             .cloned()
             .unwrap_or(Value::Null);
-        FieldFuture::Value(field_value(&catalog, &ty_for_resolver, value))
+        let mut nulls = NullRecorder::of(&ctx);
+        FieldFuture::Value(field_value(&catalog, &ty_for_resolver, value, &mut nulls))
     })
+}
+
+/// Where a field's null list elements are recorded ([`NullItems`]), and which element of
+/// which nested list is being built.
+struct NullRecorder<'c> {
+    items: Option<&'c NullItems>,
+    field: Option<&'c async_graphql::QueryPathNode<'c>>,
+    indices: Vec<usize>,
+}
+
+impl<'c> NullRecorder<'c> {
+    fn of(ctx: &'c ResolverContext<'_>) -> Self {
+        Self {
+            items: ctx.data_opt::<NullItems>(),
+            field: ctx.path_node.as_ref(),
+            indices: Vec::new(),
+        }
+    }
+
+    fn record(&self) {
+        if let (Some(items), Some(field)) = (self.items, self.field) {
+            items.record(field, &self.indices);
+        }
+    }
 }
 
 /// Wraps a checked output value for async-graphql: objects stay JSON and are picked apart by
 /// their fields' resolvers; enums become enum values; everything else is a plain value.
-fn field_value(catalog: &Catalog, ty: &Type, value: Value) -> Option<FieldValue<'static>> {
+fn field_value(
+    catalog: &Catalog,
+    ty: &Type,
+    value: Value,
+    nulls: &mut NullRecorder<'_>,
+) -> Option<FieldValue<'static>> {
     if value.is_null() {
         return None;
     }
     match (&ty.base, value) {
         (BaseType::List(item), Value::Array(items)) => {
-            Some(FieldValue::list(items.into_iter().map(|v| {
-                field_value(catalog, item, v).unwrap_or(FieldValue::NULL)
-            })))
+            let mut elements = Vec::with_capacity(items.len());
+            for (i, element) in items.into_iter().enumerate() {
+                nulls.indices.push(i);
+                if element.is_null() {
+                    nulls.record();
+                }
+                elements
+                    .push(field_value(catalog, item, element, nulls).unwrap_or(FieldValue::NULL));
+                nulls.indices.pop();
+            }
+            Some(FieldValue::list(elements))
         }
         (BaseType::Named(name), value) => match (catalog.type_def(name), value) {
             (Some(TypeDef::Object(_)), value) => Some(FieldValue::owned_any(value)),

@@ -404,7 +404,19 @@ fn number(input: &mut Input<'_>) -> ModalResult<Expr> {
     )
         .take()
         .parse_next(input)?;
-    let number: Number = serde_json::from_str(text).map_err(|_| fail())?;
+    // Integers as integers; other numbers through the standard library's correctly rounded
+    // parse (serde_json's own float parsing is approximate without a feature flag).
+    let number = match text.parse::<i64>() {
+        Ok(int) => Number::from(int),
+        Err(_) => match text.parse::<u64>() {
+            Ok(int) => Number::from(int),
+            Err(_) => text
+                .parse::<f64>()
+                .ok()
+                .and_then(Number::from_f64)
+                .ok_or_else(fail)?,
+        },
+    };
     Ok(Expr::Number(span_from(input, start), number))
 }
 

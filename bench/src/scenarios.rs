@@ -605,7 +605,12 @@ fn transform_cost(args: &RunArgs, report: &mut Report) -> anyhow::Result<f64> {
         let sent = request
             .apply(original, &payload, session)
             .map_err(|failure| anyhow::anyhow!(failure.summary()))?;
-        let sent_as = RequestTransform::request_binding(&sent, session);
+        // As the server does: `$request` is built only for a template that reads it.
+        let sent_as = if response.reads_request() {
+            RequestTransform::request_binding(&sent, session)
+        } else {
+            Value::Null
+        };
         response
             .apply(200, reply, &sent_as, session)
             .map_err(|failure| anyhow::anyhow!(failure.summary()))?;

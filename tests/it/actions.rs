@@ -317,6 +317,7 @@ async fn hanging_handler_is_cut_off_at_the_timeout(backend: Backend) {
     let reason = response["errors"][0]["extensions"]["internal"]["reason"]
         .as_str()
         .expect("why");
+    assert!(reason.starts_with("Response timeout"), "{reason}");
     assert!(reason.contains("did not answer within"), "{reason}");
 
     let event = &db.events("userLogin").await[0];

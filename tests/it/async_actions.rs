@@ -20,6 +20,7 @@ on_both_backends!(
     results_are_visible_only_to_the_session_that_made_the_call,
     graceful_shutdown_hands_events_back_and_the_next_server_delivers_them,
     failed_results_have_hasuras_errors_and_internal_details_only_for_admins,
+    queries_and_mutations_run_over_websocket_without_subscriptions,
 );
 
 fn async_metadata(handler: &str, retry: Value) -> Value {
@@ -55,22 +56,33 @@ async fn wait_for_result(server: &TestServer, id: &str) -> Value {
     panic!("no result for {id}");
 }
 
-/// Subscribes over WebSocket with `protocol` and returns every payload until completion.
-async fn subscribe(server: &TestServer, protocol: &str, id: &str) -> Vec<Value> {
+/// Subscribes over WebSocket with `protocol` (none: the server's default, the legacy one) and
+/// returns every payload until completion.
+async fn subscribe(server: &TestServer, protocol: Option<&str>, id: &str) -> Vec<Value> {
     let url = format!("{}/v1/graphql", server.url.replacen("http", "ws", 1));
     let mut request = url.into_client_request().expect("request");
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", protocol.parse().expect("header"));
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+    if let Some(protocol) = protocol {
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", protocol.parse().expect("header"));
+    }
+    // tungstenite refuses an answer naming a protocol that was not asked for.
+    let (mut socket, answer) = tokio_tungstenite::connect_async(request)
         .await
         .expect("connect");
+    assert_eq!(
+        answer
+            .headers()
+            .get("sec-websocket-protocol")
+            .and_then(|v| v.to_str().ok()),
+        protocol
+    );
     let send = |value: Value| Message::Text(value.to_string().into());
     socket
         .send(send(json!({"type": "connection_init", "payload": {}})))
         .await
         .expect("init");
-    let start = if protocol == "graphql-ws" {
+    let start = if protocol != Some("graphql-transport-ws") {
         "start"
     } else {
         "subscribe"
@@ -113,18 +125,18 @@ async fn async_action_returns_an_id_and_its_result_can_be_queried_and_subscribed
         .metadata_ok(async_metadata(&format!("{}/login", webhook.url), json!({})))
         .await;
 
-    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+    for protocol in [Some("graphql-transport-ws"), Some("graphql-ws"), None] {
         let id = call_async(&server).await;
         let payloads = subscribe(&server, protocol, &id).await;
         let last = payloads.last().expect("a payload");
         assert_eq!(
             last["data"]["asyncLogin"]["output"],
             json!({"accessToken": "later", "userId": 5}),
-            "{protocol}: {payloads:?}"
+            "{protocol:?}: {payloads:?}"
         );
         assert!(
             payloads.len() <= 2,
-            "{protocol}: at most the pending state, then the result"
+            "{protocol:?}: at most the pending state, then the result"
         );
         let result = wait_for_result(&server, &id).await;
         assert_eq!(result["id"], id.as_str());
@@ -137,7 +149,7 @@ async fn async_action_returns_an_id_and_its_result_can_be_queried_and_subscribed
     }
 
     let events = db.events("asyncLogin").await;
-    assert_eq!(events.len(), 2);
+    assert_eq!(events.len(), 3);
     for event in &events {
         assert_eq!(
             (event.status, event.kind.as_str(), event.attempts),
@@ -317,11 +329,12 @@ async fn subscribers_on_another_replica_hear_results_at_once() {
     let id = call_async(&api).await;
 
     let started = std::time::Instant::now();
-    let (payloads, worker) = tokio::join!(subscribe(&api, "graphql-transport-ws", &id), async {
-        // Subscribed (and told "not yet") before any replica can deliver.
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        TestServer::start(&db).await
-    });
+    let (payloads, worker) =
+        tokio::join!(subscribe(&api, Some("graphql-transport-ws"), &id), async {
+            // Subscribed (and told "not yet") before any replica can deliver.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            TestServer::start(&db).await
+        });
     let last = payloads.last().expect("a payload");
     assert_eq!(
         last["data"]["asyncLogin"]["output"]["accessToken"], "t",
@@ -379,5 +392,55 @@ async fn failed_results_have_hasuras_errors_and_internal_details_only_for_admins
     assert_eq!(errors["code"], "unexpected", "{own}");
     assert!(errors.get("internal").is_none(), "{own}");
     assert!(!own.to_string().contains("secret-path"), "{own}");
+    server.stop().await;
+}
+
+/// Hasura clients send queries and mutations over the WebSocket too, often with no
+/// subprotocol named: they run on a schema that has no subscriptions at all.
+async fn queries_and_mutations_run_over_websocket_without_subscriptions(backend: Backend) {
+    let webhook = WebhookServer::login_ok().await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    server.metadata_ok(crate::harness::login_types()).await;
+    server
+        .metadata_ok(crate::harness::login_action(
+            &format!("{}/login", webhook.url),
+            json!({}),
+        ))
+        .await;
+    let url = format!("{}/v1/graphql", server.url.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    let send = |value: Value| Message::Text(value.to_string().into());
+    socket
+        .send(send(json!({"type": "connection_init", "payload": {}})))
+        .await
+        .expect("init");
+    socket
+        .send(send(json!({"type": "start", "id": "1",
+            "payload": {"query": crate::harness::LOGIN_MUTATION}})))
+        .await
+        .expect("start");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut data = None;
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, socket.next()).await {
+        let Ok(Message::Text(text)) = message else {
+            continue;
+        };
+        let message: Value = serde_json::from_str(&text).expect("JSON message");
+        match message["type"].as_str() {
+            Some("data") => data = Some(message["payload"].clone()),
+            Some("complete") => break,
+            Some("error" | "connection_error") => panic!("error: {message}"),
+            _ => {}
+        }
+    }
+    let data = data.expect("a result");
+    assert_eq!(
+        data["data"]["userLogin"],
+        json!({"accessToken": "t", "userId": 1}),
+        "{data}"
+    );
     server.stop().await;
 }

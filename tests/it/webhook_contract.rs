@@ -13,6 +13,7 @@ on_both_backends!(
     configured_forwarded_and_environment_headers_reach_the_webhook,
     handler_url_templates_read_the_server_environment,
     admin_secret_guards_graphql_and_metadata,
+    a_sync_webhooks_cookies_reach_the_client,
 );
 
 fn ok_login() -> Reply {
@@ -137,5 +138,32 @@ async fn admin_secret_guards_graphql_and_metadata(backend: Backend) {
         .await;
     let response = server.graphql("{ __typename }", json!({})).await;
     assert_eq!(response["data"]["__typename"], "query_root");
+    server.stop().await;
+}
+
+/// Hasura passes a synchronous webhook's `Set-Cookie` headers on to the GraphQL client.
+async fn a_sync_webhooks_cookies_reach_the_client(backend: Backend) {
+    let webhook = WebhookServer::start(|_, _| {
+        ok_login()
+            .with_header("set-cookie", "session=abc; HttpOnly; Path=/")
+            .with_header("set-cookie", "theme=dark")
+    })
+    .await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action(&format!("{}/login", webhook.url), json!({})))
+        .await;
+    let response = server.graphql_http(json!({"query": LOGIN_MUTATION})).await;
+    let cookies: Vec<String> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok().map(str::to_owned))
+        .collect();
+    assert_eq!(cookies, ["session=abc; HttpOnly; Path=/", "theme=dark"]);
+    let body: serde_json::Value = response.json().await.expect("json");
+    assert_eq!(body["data"]["userLogin"]["accessToken"], "t");
     server.stop().await;
 }

@@ -67,7 +67,20 @@ async fn execute(
             BatchResponse::Batch(responses)
         }
     };
-    Ok(HttpResponse::Ok().json(response))
+    let mut answer = HttpResponse::Ok();
+    // Headers resolvers set for the client: a synchronous webhook's `Set-Cookie`.
+    let responses: Vec<&Response> = match &response {
+        BatchResponse::Single(one) => vec![one],
+        BatchResponse::Batch(many) => many.iter().collect(),
+    };
+    for one in responses {
+        for (name, value) in &one.http_headers {
+            if let Ok(value) = value.to_str() {
+                answer.append_header((name.as_str(), value));
+            }
+        }
+    }
+    Ok(answer.json(response))
 }
 
 async fn run(

@@ -1,13 +1,15 @@
 //! GraphQL over WebSocket on `/v1/graphql`, for subscriptions: both the `graphql-transport-ws`
-//! protocol and the legacy `graphql-ws` one (async-graphql speaks both). Clients authenticate
+//! protocol and the legacy `graphql-ws` one (async-graphql speaks both; a client naming no
+//! subprotocol gets the legacy one, Hasura's default). Clients authenticate
 //! with the upgrade request's headers or, as Hasura clients do from browsers, with
 //! `{"headers": {...}}` in the `connection_init` payload; the connection then sees the schema
 //! of the role it authenticated as.
 
 use std::sync::{Arc, OnceLock};
 
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, ORIGIN};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, ORIGIN, SEC_WEBSOCKET_PROTOCOL};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::dynamic::Schema;
 use async_graphql::futures_util::stream::BoxStream;
@@ -17,8 +19,8 @@ use serde_json::Value;
 
 use super::error::GraphqlError;
 use crate::auth::{ClientHeaders, Session};
-use crate::graphql::RequestContext;
 use crate::graphql::errors::with_codes;
+use crate::graphql::{NullItems, RequestContext};
 use crate::live::Live;
 use crate::server::AppState;
 
@@ -29,8 +31,36 @@ pub fn configure(config: &mut web::ServiceConfig) {
         web::resource("/v1/graphql")
             .guard(actix_web::guard::Get())
             .guard(actix_web::guard::Header("upgrade", "websocket"))
+            .wrap_fn(legacy_protocol_by_default)
             .route(web::get().to(subscriptions)),
     );
+}
+
+/// A client that asks for no subprotocol speaks the legacy `graphql-ws`, as with Hasura.
+/// async-graphql's handshake needs a named protocol, so one is supplied for it; the answer then
+/// names none, as the client asked (a client must refuse a protocol it did not ask for).
+fn legacy_protocol_by_default<S>(
+    mut request: ServiceRequest,
+    service: &S,
+) -> impl Future<Output = actix_web::Result<ServiceResponse>> + use<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
+{
+    let supplied = !request.headers().contains_key(SEC_WEBSOCKET_PROTOCOL);
+    if supplied {
+        request.headers_mut().insert(
+            SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static("graphql-ws"),
+        );
+    }
+    let response = service.call(request);
+    async move {
+        let mut response = response.await?;
+        if supplied {
+            response.headers_mut().remove(SEC_WEBSOCKET_PROTOCOL);
+        }
+        Ok(response)
+    }
 }
 
 /// Runs each operation on the schema of the role the connection authenticated as.
@@ -38,6 +68,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
 struct RoleExecutor {
     live: Arc<Live>,
     session: Arc<OnceLock<Session>>,
+    /// The headers the connection authenticated with, for queries and mutations sent over it.
+    client_headers: Arc<OnceLock<ClientHeaders>>,
 }
 
 impl RoleExecutor {
@@ -58,10 +90,45 @@ impl Executor for RoleExecutor {
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
         use futures::StreamExt;
-        Executor::execute_stream(&self.schema(), request, session_data)
+        let schema = self.schema();
+        // Queries and mutations sent over the socket are answered once; async-graphql's
+        // stream path would refuse them on a schema without subscriptions.
+        if !is_subscription(&request) {
+            // Operations run only after `connection_init`, which sets the session.
+            let Some(session) = self.session.get().cloned() else {
+                let refused =
+                    async_graphql::ServerError::new("the connection is not initialised", None);
+                return futures::stream::once(async move { Response::from_errors(vec![refused]) })
+                    .boxed();
+            };
+            let context = RequestContext {
+                session,
+                query: request.query.clone(),
+                client_headers: self.client_headers.get().cloned().unwrap_or_default(),
+            };
+            let request = request.data(context).data(NullItems::default());
+            return futures::stream::once(async move { with_codes(schema.execute(request).await) })
+                .boxed();
+        }
+        Executor::execute_stream(&schema, request, session_data)
             .map(with_codes)
             .boxed()
     }
+}
+
+/// Whether `request` runs a subscription (an unparsable one goes the stream way, which
+/// reports the error).
+fn is_subscription(request: &Request) -> bool {
+    let Ok(document) = async_graphql_parser::parse_query(&request.query) else {
+        return true;
+    };
+    document.operations.iter().any(|(name, operation)| {
+        let chosen = match request.operation_name.as_deref() {
+            Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
+            None => true,
+        };
+        chosen && operation.node.ty == async_graphql_parser::types::OperationType::Subscription
+    })
 }
 
 /// `GET /v1/graphql` with `Upgrade: websocket`.
@@ -84,9 +151,11 @@ async fn subscriptions(
         .into());
     }
     let session = Arc::new(OnceLock::new());
+    let client_headers = Arc::new(OnceLock::new());
     let executor = RoleExecutor {
         live: state.live(),
         session: Arc::clone(&session),
+        client_headers: Arc::clone(&client_headers),
     };
     let upgrade_headers = request.headers().clone();
     GraphQLSubscription::new(executor)
@@ -98,11 +167,13 @@ async fn subscriptions(
                 .await
                 .map_err(|error| async_graphql::Error::new(error.to_string()))?;
             let _ = session.set(authenticated.clone());
+            let captured = ClientHeaders::capture(&headers);
+            let _ = client_headers.set(captured.clone());
             let mut data = Data::default();
             data.insert(RequestContext {
                 session: authenticated,
                 query: String::new(),
-                client_headers: ClientHeaders::capture(&headers),
+                client_headers: captured,
             });
             Ok(data)
         })

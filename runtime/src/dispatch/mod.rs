@@ -172,10 +172,10 @@ impl Dispatcher {
     }
 
     /// Counts a call's final outcome.
-    pub(crate) fn count_outcome(
+    pub(crate) fn count_outcome<T>(
         &self,
         action: &ResolvedAction,
-        result: &Result<Value, DispatchError>,
+        result: &Result<T, DispatchError>,
     ) {
         let outcome = match result {
             Ok(_) => "success",
@@ -224,7 +224,7 @@ impl Dispatcher {
     /// Runs a synchronous action: the event is stored (and leased to this node) before the
     /// handler is called, every attempt is recorded, and the result is stored before it is
     /// returned. Retries happen inside the action's timeout budget.
-    pub async fn invoke_sync(&self, call: Invocation<'_>) -> Result<Value, DispatchError> {
+    pub async fn invoke_sync(&self, call: Invocation<'_>) -> Result<SyncOutput, DispatchError> {
         let definition = &call.action.action.definition;
         let timeout = definition.timeout();
         let started = Instant::now();
@@ -261,7 +261,7 @@ impl Dispatcher {
         call: &Invocation<'_>,
         event: &NewEvent,
         deadline: Instant,
-    ) -> Result<Value, DispatchError> {
+    ) -> Result<SyncOutput, DispatchError> {
         let policy = &call.action.retry;
         let mut attempt = 1;
         loop {
@@ -271,7 +271,11 @@ impl Dispatcher {
                 attempt,
                 created_at: event.created_at,
             };
-            let (verdict, record) = self
+            let Attempt {
+                verdict,
+                record,
+                set_cookies,
+            } = self
                 .run_attempt(call, info, &event.session_variables, remaining)
                 .await;
             let result = match verdict {
@@ -303,30 +307,33 @@ impl Dispatcher {
             };
             let finish = finish_of(ActionKind::Synchronous, &result);
             self.record(&record, Transition::Finish(finish)).await?;
-            return result;
+            return result.map(|output| SyncOutput {
+                output,
+                set_cookies,
+            });
         }
     }
 
     /// Finishes a synchronous event that shutdown interrupted while it waited to retry.
-    async fn interrupted_between_attempts(&self, id: Uuid) -> Result<Value, DispatchError> {
+    async fn interrupted_between_attempts(&self, id: Uuid) -> Result<SyncOutput, DispatchError> {
         let result = Err(DispatchError::Interrupted);
         let finish = finish_of(ActionKind::Synchronous, &result);
         if !self.store.finish_event(id, &self.node_id, &finish).await? {
             return Err(DispatchError::LeaseLost);
         }
-        result
+        Err(DispatchError::Interrupted)
     }
 
     /// One attempt, the same for synchronous calls and the asynchronous worker: deliver to the
     /// handler within `timeout` and judge the reply. The caller stores the returned record
     /// together with what it decides the event's next state is ([`Self::record`]).
-    async fn run_attempt(
+    pub(crate) async fn run_attempt(
         &self,
         call: &Invocation<'_>,
         event: EventInfo,
         session_variables: &Value,
         timeout: Duration,
-    ) -> (Verdict, AttemptRecord) {
+    ) -> Attempt {
         let started_at = Utc::now();
         let clock = Instant::now();
         let delivery = if timeout.is_zero() {
@@ -337,6 +344,7 @@ impl Dispatcher {
                 },
                 status_code: None,
                 logs: Vec::new(),
+                set_cookies: Vec::new(),
             })
         } else {
             tokio::select! {
@@ -344,13 +352,14 @@ impl Dispatcher {
                 () = self.interrupt.cancelled() => None,
             }
         };
-        let (verdict, status_code, logs) = match delivery {
+        let (verdict, status_code, logs, set_cookies) = match delivery {
             Some(delivery) => (
                 judge(call, delivery.reply),
                 delivery.status_code,
                 delivery.logs,
+                delivery.set_cookies,
             ),
-            None => (Verdict::Interrupted, None, Vec::new()),
+            None => (Verdict::Interrupted, None, Vec::new(), Vec::new()),
         };
         let outcome = verdict.describe().0.as_str();
         self.metrics
@@ -372,7 +381,11 @@ impl Dispatcher {
             detail,
             logs: Value::Array(logs),
         };
-        (verdict, record)
+        Attempt {
+            verdict,
+            record,
+            set_cookies,
+        }
     }
 
     async fn deliver(
@@ -515,6 +528,22 @@ fn request_headers_json(headers: &ClientHeaders) -> Value {
             })
             .collect(),
     )
+}
+
+/// A synchronous call's result.
+#[derive(Debug, Clone)]
+pub struct SyncOutput {
+    /// The handler's output, checked against the output type.
+    pub output: Value,
+    /// The `Set-Cookie` headers of the reply, for the client's HTTP response.
+    pub set_cookies: Vec<String>,
+}
+
+/// One attempt: its verdict, its record, and what the client's response gets from it.
+pub(crate) struct Attempt {
+    pub(crate) verdict: Verdict,
+    pub(crate) record: AttemptRecord,
+    pub(crate) set_cookies: Vec<String>,
 }
 
 /// The terminal state a call's result leaves its event in. Only asynchronous results are

@@ -298,7 +298,9 @@ async fn deliver(
             }
         }
     };
-    let (verdict, record) = tokio::select! {
+    let super::Attempt {
+        verdict, record, ..
+    } = tokio::select! {
         attempted = attempt_run => attempted,
         () = renewal => {
             tracing::info!(event_id = %event.id, "lease lost; the event's new owner delivers it");

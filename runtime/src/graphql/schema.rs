@@ -286,8 +286,16 @@ async fn resolve_action<'a>(
         .invoke_sync(request.invocation(catalog, action, input_of(&ctx)?))
         .await
         .map_err(|error| dispatch_error(&error, request.session.sees_internal()))?;
+    for cookie in &output.set_cookies {
+        ctx.append_http_header("set-cookie", cookie.as_str());
+    }
     let mut nulls = NullRecorder::of(&ctx);
-    Ok(field_value(catalog, &action.output, output, &mut nulls))
+    Ok(field_value(
+        catalog,
+        &action.output,
+        output.output,
+        &mut nulls,
+    ))
 }
 
 pub(super) fn output_field(catalog: &Arc<Catalog>, name: &str, ty: &Type) -> Field {

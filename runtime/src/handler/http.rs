@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, SET_COOKIE};
 use serde_json::Value;
 
 use serde::{Deserialize, Serialize};
@@ -160,11 +160,16 @@ impl Webhook {
             Ok(delivery) => delivery,
             Err(_) => Delivery {
                 reply: Reply::Failed {
-                    reason: format!("webhook did not answer within {} ms", timeout.as_millis()),
+                    // Hasura's words for it, then ours.
+                    reason: format!(
+                        "Response timeout: the webhook did not answer within {} ms",
+                        timeout.as_millis()
+                    ),
                     retry_after: None,
                 },
                 status_code: None,
                 logs: Vec::new(),
+                set_cookies: Vec::new(),
             },
         }
     }
@@ -177,39 +182,51 @@ impl Webhook {
             },
             status_code: None,
             logs: Vec::new(),
+            set_cookies: Vec::new(),
         };
         let url = match call.target.url.render_text(&self.env) {
             Ok(url) => url,
             Err(reason) => return failed(reason),
         };
-        let body = match serde_json::to_vec(call.request) {
-            Ok(body) => body,
-            Err(e) => return failed(format!("cannot encode the request: {e}")),
-        };
         let headers = match self.base_headers(call) {
             Ok(headers) => headers,
             Err(reason) => return failed(reason),
-        };
-        let mut outgoing = OutgoingRequest {
-            method: reqwest::Method::POST,
-            url,
-            headers,
-            body,
         };
         let session = Session {
             variables: call.request.session_variables,
         };
         let mut sent_as = Value::Null;
+        let mut outgoing = OutgoingRequest {
+            method: reqwest::Method::POST,
+            url,
+            headers,
+            body: Vec::new(),
+        };
         if let Some(transform) = &call.target.request_transform {
+            // Templates read the payload as JSON; the body is encoded from it only when the
+            // transform keeps it.
             let payload = match serde_json::to_value(call.request) {
                 Ok(payload) => payload,
                 Err(e) => return failed(format!("cannot encode the request: {e}")),
             };
+            if !transform.replaces_body() {
+                outgoing.body = match serde_json::to_vec(&payload) {
+                    Ok(body) => body,
+                    Err(e) => return failed(format!("cannot encode the request: {e}")),
+                };
+            }
             outgoing = match transform.apply(outgoing, &payload, session) {
                 Ok(transformed) => transformed,
                 Err(failure) => return transform_failed("Request", &failure, None),
             };
-            sent_as = RequestTransform::request_binding(&outgoing, session);
+            if call.reshape.is_some_and(ResponseTransform::reads_request) {
+                sent_as = RequestTransform::request_binding(&outgoing, session);
+            }
+        } else {
+            outgoing.body = match serde_json::to_vec(call.request) {
+                Ok(body) => body,
+                Err(e) => return failed(format!("cannot encode the request: {e}")),
+            };
         }
         let url = match super::template::check_url(&outgoing.url, call.target.url.as_str()) {
             Ok(url) => url,
@@ -231,6 +248,12 @@ impl Webhook {
             Err(e) => return failed(format!("cannot reach webhook: {}", error_chain(&e))),
         };
         let status = response.status().as_u16();
+        let set_cookies: Vec<String> = response
+            .headers()
+            .get_all(SET_COOKIE)
+            .iter()
+            .filter_map(|value| value.to_str().ok().map(str::to_owned))
+            .collect();
         let retry_after = response
             .headers()
             .get(RETRY_AFTER)
@@ -246,6 +269,7 @@ impl Webhook {
                     },
                     status_code: Some(status),
                     logs: Vec::new(),
+                    set_cookies: Vec::new(),
                 };
             }
         };
@@ -262,6 +286,7 @@ impl Webhook {
             reply: classify(status, retry_after, &body),
             status_code: Some(status),
             logs: Vec::new(),
+            set_cookies,
         }
     }
 
@@ -351,6 +376,7 @@ pub fn transform_failed(which: &str, failure: &TransformFailure, status: Option<
         reply: transform_rejection(which, failure),
         status_code: status,
         logs: Vec::new(),
+        set_cookies: Vec::new(),
     }
 }
 

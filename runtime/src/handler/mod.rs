@@ -82,6 +82,9 @@ pub struct Delivery {
     pub status_code: Option<u16>,
     /// Lines the handler logged during the call.
     pub logs: Vec<Value>,
+    /// A webhook reply's `Set-Cookie` headers: the client of a synchronous call gets them with
+    /// its answer, as Hasura passes them on.
+    pub set_cookies: Vec<String>,
 }
 
 /// What a call knows of the request that caused it, beyond the payload.

@@ -378,6 +378,12 @@ impl RequestTransform {
         })
     }
 
+    /// Whether the transform sends a body of its own (or none), so the original body is never
+    /// sent and need not be encoded.
+    pub fn replaces_body(&self) -> bool {
+        self.body.is_some()
+    }
+
     /// Applies the transform to `original`, whose body is the action payload (`$body`).
     /// Every field is computed from the original request, as in Hasura; all their errors
     /// are reported together.
@@ -524,6 +530,18 @@ impl RequestTransform {
 }
 
 impl ResponseTransform {
+    /// Whether a template reads `$request`: building it costs a copy of the request as sent,
+    /// so it is made only for transforms that use it.
+    pub fn reads_request(&self) -> bool {
+        match &self.body {
+            Some(BodyTransform::Json(template)) => template.mentions("$request"),
+            Some(BodyTransform::Form(pairs)) => pairs
+                .iter()
+                .any(|(_, template)| template.mentions("$request")),
+            Some(BodyTransform::Remove) | None => false,
+        }
+    }
+
     /// Parses a `response_transform` as Hasura's metadata writes it.
     pub fn parse(value: &Value) -> Result<Self, InvalidTransform> {
         let shape: ResponseShape = serde_json::from_value(value.clone())

@@ -131,48 +131,42 @@ impl Expr {
         }
     }
 
-    /// Every function name called anywhere in this expression, with where it is called.
-    pub fn calls(&self, found: &mut Vec<(String, Span)>) {
-        let mut visit = |expr: &Expr| expr.calls(found);
+    /// Visits this expression and every expression inside it.
+    pub fn walk(&self, visit: &mut dyn FnMut(&Expr)) {
+        visit(self);
+        let mut inner = |expr: &Expr| expr.walk(visit);
         match self {
             Self::Null(_) | Self::Bool(..) | Self::Number(..) | Self::Var(..) => {}
             Self::Str(_, segments) => {
                 for segment in segments {
                     if let Segment::Interpolation(expr) = segment {
-                        visit(expr);
+                        inner(expr);
                     }
                 }
             }
-            Self::Array(_, items) => items.iter().for_each(visit),
-            Self::Object(_, fields) => fields.iter().for_each(|(_, expr)| visit(expr)),
+            Self::Array(_, items) => items.iter().for_each(inner),
+            Self::Object(_, fields) => fields.iter().for_each(|(_, expr)| inner(expr)),
             Self::Field { base, accessor, .. } => {
-                visit(base);
+                inner(base);
                 if let Accessor::Index(expr) = accessor {
-                    visit(expr);
+                    inner(expr);
                 }
             }
             Self::Optional {
                 base, accessors, ..
             } => {
-                visit(base);
+                inner(base);
                 for accessor in accessors {
                     if let Accessor::Index(expr) = accessor {
-                        visit(expr);
+                        inner(expr);
                     }
                 }
             }
-            Self::Call {
-                span,
-                name,
-                argument,
-            } => {
-                found.push((name.clone(), *span));
-                argument.calls(found);
-            }
-            Self::Not(_, expr) => visit(expr),
+            Self::Call { argument, .. } => inner(argument),
+            Self::Not(_, expr) => inner(expr),
             Self::Binary { left, right, .. } | Self::Default { left, right, .. } => {
-                visit(left);
-                visit(right);
+                inner(left);
+                inner(right);
             }
             Self::If {
                 branches,
@@ -180,14 +174,14 @@ impl Expr {
                 ..
             } => {
                 for (condition, then) in branches {
-                    visit(condition);
-                    visit(then);
+                    inner(condition);
+                    inner(then);
                 }
-                visit(otherwise);
+                inner(otherwise);
             }
             Self::Range { source, body, .. } => {
-                visit(source);
-                visit(body);
+                inner(source);
+                inner(body);
             }
         }
     }

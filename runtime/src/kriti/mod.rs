@@ -155,6 +155,18 @@ impl Template {
             .map_err(|failure| parse_error(source, failure))
     }
 
+    /// Whether the template reads the variable `name` anywhere (as a `range` binder of that
+    /// name shadows it, this may say yes when the outer variable is not read).
+    pub fn mentions(&self, name: &str) -> bool {
+        let mut found = false;
+        self.expr.walk(&mut |expr| {
+            if let ast::Expr::Var(_, var) = expr {
+                found |= var == name;
+            }
+        });
+        found
+    }
+
     /// The template as written.
     pub fn source(&self) -> &str {
         &self.source
@@ -164,7 +176,11 @@ impl Template {
     /// misspelt name is found when the template is saved rather than when it runs.
     pub fn check_functions(&self, host: &[&str]) -> Result<(), Error> {
         let mut calls = Vec::new();
-        self.expr.calls(&mut calls);
+        self.expr.walk(&mut |expr| {
+            if let ast::Expr::Call { span, name, .. } = expr {
+                calls.push((name.clone(), *span));
+            }
+        });
         for (name, span) in calls {
             if !BASIC_FUNCTIONS.contains(&name.as_str()) && !host.contains(&name.as_str()) {
                 return Err(Error::new(

@@ -232,6 +232,15 @@ impl TestServer {
     }
 
     /// Sends a GraphQL request as admin; returns status and body.
+    /// The HTTP response to a GraphQL request, headers and all.
+    pub async fn graphql_http(&self, body: Value) -> reqwest::Response {
+        self.with_admin(self.client.post(format!("{}/v1/graphql", self.url)))
+            .json(&body)
+            .send()
+            .await
+            .expect("graphql request")
+    }
+
     pub async fn graphql_raw(&self, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
         let mut request = self.with_admin(self.client.post(format!("{}/v1/graphql", self.url)));
         for (name, value) in headers {

@@ -147,7 +147,7 @@ async fn answer(state: web::Data<State>, request: HttpRequest, body: web::Bytes)
     let mut response = HttpResponse::build(status);
     response.content_type("application/json");
     for (name, value) in &reply.headers {
-        response.insert_header((name.as_str(), value.as_str()));
+        response.append_header((name.as_str(), value.as_str()));
     }
     response.body(reply.body)
 }

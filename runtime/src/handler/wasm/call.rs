@@ -108,6 +108,7 @@ impl WasmHost {
             reply,
             status_code: None,
             logs,
+            set_cookies: Vec::new(),
         }
     }
 }
@@ -198,6 +199,7 @@ fn failed(reason: String, logs: Vec<Value>) -> Delivery {
         },
         status_code: None,
         logs,
+        set_cookies: Vec::new(),
     }
 }
 

@@ -59,6 +59,16 @@ async fn wait_for_result(server: &TestServer, id: &str) -> Value {
 /// Subscribes over WebSocket with `protocol` (none: the server's default, the legacy one) and
 /// returns every payload until completion.
 async fn subscribe(server: &TestServer, protocol: Option<&str>, id: &str) -> Vec<Value> {
+    subscribe_as(server, protocol, id, json!({})).await
+}
+
+/// [`subscribe`], authenticating with `headers` in `connection_init`.
+async fn subscribe_as(
+    server: &TestServer,
+    protocol: Option<&str>,
+    id: &str,
+    headers: Value,
+) -> Vec<Value> {
     let url = format!("{}/v1/graphql", server.url.replacen("http", "ws", 1));
     let mut request = url.into_client_request().expect("request");
     if let Some(protocol) = protocol {
@@ -79,7 +89,9 @@ async fn subscribe(server: &TestServer, protocol: Option<&str>, id: &str) -> Vec
     );
     let send = |value: Value| Message::Text(value.to_string().into());
     socket
-        .send(send(json!({"type": "connection_init", "payload": {}})))
+        .send(send(
+            json!({"type": "connection_init", "payload": {"headers": headers}}),
+        ))
         .await
         .expect("init");
     let start = if protocol != Some("graphql-transport-ws") {
@@ -273,6 +285,28 @@ async fn results_are_visible_only_to_the_session_that_made_the_call(backend: Bac
         )
         .await;
     assert_eq!(missing["data"]["asyncLogin"], Value::Null);
+
+    // Over WebSocket, with both protocols: another user's id and an unknown id answer `null`,
+    // not an object of nulls.
+    let user = |id: &str| json!({"x-hasura-admin-secret": "s3cret", "x-hasura-role": "user", "x-hasura-user-id": id});
+    for protocol in [Some("graphql-transport-ws"), None] {
+        let own = subscribe_as(&server, protocol, &id, user("1")).await;
+        assert_eq!(
+            own[0]["data"]["asyncLogin"]["output"]["accessToken"],
+            "mine"
+        );
+        for (target, who) in [
+            (id.as_str(), "2"),
+            ("0193a1b2-0000-7000-8000-000000000000", "1"),
+        ] {
+            let payloads = subscribe_as(&server, protocol, target, user(who)).await;
+            assert_eq!(
+                payloads,
+                vec![json!({"data": {"asyncLogin": null}})],
+                "{protocol:?} {target} as {who}"
+            );
+        }
+    }
     server.stop().await;
 }
 

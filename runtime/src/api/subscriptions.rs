@@ -110,7 +110,7 @@ impl Executor for RoleExecutor {
             return futures::stream::once(async move { with_codes(schema.execute(request).await) })
                 .boxed();
         }
-        Executor::execute_stream(&schema, request, session_data)
+        Executor::execute_stream(&schema, request.data(NullItems::default()), session_data)
             .map(with_codes)
             .boxed()
     }

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use super::RequestContext;
 use super::errors::dispatch_error;
 use super::schema::{input_of, output_field, with_arguments};
+use super::{NullItems, RequestContext};
 use crate::auth::Session;
 use crate::dispatch::Dispatcher;
 use crate::metadata::Catalog;
@@ -100,6 +100,12 @@ pub fn subscription_field(action: &Arc<ResolvedAction>) -> SubscriptionField {
         move |ctx| {
             let name = name.clone();
             let args = lookup_args(&ctx);
+            let nulls = ctx.data_opt::<NullItems>().map(|items| {
+                (
+                    items.clone(),
+                    ctx.ctx.item.node.response_key().node.to_string(),
+                )
+            });
             SubscriptionFieldFuture::new(async move {
                 let (store, session, id) = args?;
                 // Subscribe before the first read, so a result landing in between is not missed.
@@ -112,6 +118,7 @@ pub fn subscription_field(action: &Arc<ResolvedAction>) -> SubscriptionField {
                     results,
                     started: false,
                     done: false,
+                    nulls,
                 };
                 Ok(stream::unfold(watch, Watch::next))
             })
@@ -128,6 +135,8 @@ struct Watch {
     results: broadcast::Receiver<Uuid>,
     started: bool,
     done: bool,
+    /// Where to record that an event is `null`, and the field's response key.
+    nulls: Option<(NullItems, String)>,
 }
 
 impl Watch {
@@ -148,6 +157,9 @@ impl Watch {
             };
             let Some(event) = event.filter(|e| visible(&self.session, &self.name, e)) else {
                 self.done = true;
+                if let Some((items, key)) = &self.nulls {
+                    items.record_root(key);
+                }
                 return Some((Ok(FieldValue::NULL), self));
             };
             let terminal = matches!(event.status, EventState::Completed | EventState::Error);

@@ -2,9 +2,9 @@
 //! elements no way to be "none": an element of an object type is resolved as an object even
 //! when its value is null, which would answer `{"city": null}` where the handler said `null`.
 //! The resolver that builds a list records its null elements here, by response path, and
-//! [`NullListItems`] answers those elements `null` before they are resolved. Each query or
-//! mutation request has its own [`NullItems`] (a subscription's events have none yet, and
-//! keep the old behaviour).
+//! [`NullListItems`] answers those elements `null` before they are resolved. A subscription's
+//! event that is `null` (an id the caller may not see) is the same problem one level up, and is
+//! answered the same way. Each request, and each subscription, has its own [`NullItems`].
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -16,15 +16,24 @@ use async_graphql::extensions::{
 };
 use async_graphql::{QueryPathNode, QueryPathSegment, ServerResult, Value};
 
-/// The null list elements of one request's outputs, by response path (`a.b.2`).
+/// The null list elements of one request's outputs, by response path (`a.b.2`), and the null
+/// results of a subscription's events (by the root field's response key). Clones share.
+#[derive(Debug, Default, Clone)]
+pub struct NullItems(Arc<Recorded>);
+
 #[derive(Debug, Default)]
-pub struct NullItems {
+struct Recorded {
     /// Whether anything was recorded: the common case, no null elements, costs one load.
     any: AtomicBool,
     paths: Mutex<HashSet<String>>,
 }
 
 impl NullItems {
+    /// Records that the next event of the subscription field answering at `key` is null.
+    pub fn record_root(&self, key: &str) {
+        self.insert(key.to_owned());
+    }
+
     /// Records that element `indices` (outermost first) of the list at `field` is null.
     pub fn record(&self, field: &QueryPathNode<'_>, indices: &[usize]) {
         let mut path = field.to_string();
@@ -32,18 +41,25 @@ impl NullItems {
             path.push('.');
             path.push_str(&index.to_string());
         }
-        if let Ok(mut paths) = self.paths.lock() {
+        self.insert(path);
+    }
+
+    fn insert(&self, path: String) {
+        if let Ok(mut paths) = self.0.paths.lock() {
             paths.insert(path);
-            self.any.store(true, Ordering::Release);
+            self.0.any.store(true, Ordering::Release);
         }
     }
 
-    fn is_null(&self, element: &QueryPathNode<'_>) -> bool {
-        self.any.load(Ordering::Acquire)
+    /// Whether `node` was recorded null; the record is used up (each path is resolved once
+    /// per response).
+    fn take(&self, node: &QueryPathNode<'_>) -> bool {
+        self.0.any.load(Ordering::Acquire)
             && self
+                .0
                 .paths
                 .lock()
-                .is_ok_and(|paths| paths.contains(&element.to_string()))
+                .is_ok_and(|mut paths| paths.remove(&node.to_string()))
     }
 }
 
@@ -64,10 +80,12 @@ impl Extension for NullListItems {
         info: ResolveInfo<'_>,
         next: NextResolve<'_>,
     ) -> ServerResult<Option<Value>> {
-        if matches!(info.path_node.segment, QueryPathSegment::Index(_))
+        let element = matches!(info.path_node.segment, QueryPathSegment::Index(_));
+        let root = info.path_node.parent.is_none();
+        if (element || root)
             && ctx
                 .data_opt::<NullItems>()
-                .is_some_and(|items| items.is_null(info.path_node))
+                .is_some_and(|items| items.take(info.path_node))
         {
             return Ok(None);
         }

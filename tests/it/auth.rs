@@ -775,3 +775,77 @@ async fn several_jwt_settings_each_verify_their_own_tokens() {
     assert_eq!(status, 401);
     server.stop().await;
 }
+
+/// Opens a WebSocket authenticated by `token` in `connection_init` and waits for the ack.
+async fn websocket_with(
+    server: &TestServer,
+    token: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!("{}/v1/graphql", server.url.replacen("http", "ws", 1));
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+    let init = json!({"type": "connection_init",
+        "payload": {"headers": {"Authorization": format!("Bearer {token}")}}});
+    socket
+        .send(Message::Text(init.to_string().into()))
+        .await
+        .expect("init");
+    loop {
+        let message = socket
+            .next()
+            .await
+            .expect("a message")
+            .expect("not an error");
+        if let Message::Text(text) = message {
+            let message: Value = serde_json::from_str(&text).expect("JSON");
+            assert_eq!(message["type"], "connection_ack", "{message}");
+            return socket;
+        }
+    }
+}
+
+/// A WebSocket authenticated by a JWT is closed when the token expires, as Hasura closes it;
+/// one whose token is still valid stays open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_closes_when_its_token_expires() {
+    use futures::StreamExt;
+    let (_db, server, _webhook) = whoami_server(Backend::Sqlite, hs256_config, &["user"]).await;
+    let mut expiring = claims("7", &["user"]);
+    expiring["exp"] = json!(now() + 2);
+    let mut expiring = websocket_with(&server, &hs256(&expiring)).await;
+    let mut lasting = websocket_with(&server, &hs256(&claims("8", &["user"]))).await;
+    let opened = std::time::Instant::now();
+
+    // Whatever arrives (a keep-alive, a close frame), the stream ends within a few seconds.
+    let ended = tokio::time::timeout(std::time::Duration::from_secs(8), async {
+        while let Some(Ok(message)) = expiring.next().await {
+            if message.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        ended.is_ok(),
+        "the connection with an expired token is still open"
+    );
+    assert!(
+        opened.elapsed() >= std::time::Duration::from_millis(500),
+        "closed before the token expired"
+    );
+    // The other connection is still there.
+    let still_open = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+        loop {
+            match lasting.next().await {
+                Some(Ok(message)) if !message.is_close() => {}
+                _ => return,
+            }
+        }
+    })
+    .await;
+    assert!(still_open.is_err(), "the valid connection was closed");
+    server.stop().await;
+}

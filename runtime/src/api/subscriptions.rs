@@ -15,6 +15,7 @@ use async_graphql::dynamic::Schema;
 use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::{Data, Executor, Request, Response};
 use async_graphql_actix_web::GraphQLSubscription;
+use futures::StreamExt;
 use serde_json::Value;
 
 use super::error::GraphqlError;
@@ -89,7 +90,6 @@ impl Executor for RoleExecutor {
         request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
-        use futures::StreamExt;
         let schema = self.schema();
         // Queries and mutations sent over the socket are answered once; async-graphql's
         // stream path would refuse them on a schema without subscriptions.
@@ -158,6 +158,9 @@ async fn subscriptions(
         client_headers: Arc::clone(&client_headers),
     };
     let upgrade_headers = request.headers().clone();
+    // The connection's input ends when its credential expires, which closes the connection.
+    let (expiry, expires) = tokio::sync::watch::channel(None);
+    let payload = payload.take_until(expired(expires));
     GraphQLSubscription::new(executor)
         .on_connection_init(move |payload: Value| async move {
             let headers = merged_headers(upgrade_headers, &payload);
@@ -166,6 +169,7 @@ async fn subscriptions(
                 .authenticate(&headers)
                 .await
                 .map_err(|error| async_graphql::Error::new(error.to_string()))?;
+            let _ = expiry.send(authenticated.expires_at);
             let _ = session.set(authenticated.clone());
             let captured = ClientHeaders::capture(&headers);
             let _ = client_headers.set(captured.clone());
@@ -178,6 +182,24 @@ async fn subscriptions(
             Ok(data)
         })
         .start(&request, payload)
+}
+
+/// Resolves when the connection's credential expires (as `connection_init` reported it);
+/// never for one that does not.
+async fn expired(mut expires: tokio::sync::watch::Receiver<Option<std::time::SystemTime>>) {
+    let at = loop {
+        if let Some(at) = *expires.borrow_and_update() {
+            break at;
+        }
+        if expires.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    };
+    let left = at
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    tokio::time::sleep(left).await;
+    tracing::debug!("closing a WebSocket whose token expired");
 }
 
 /// The upgrade request's headers, overridden by `connection_init`'s `payload.headers` (or, as

@@ -106,6 +106,8 @@ pub struct Claims {
     pub allowed_roles: Vec<String>,
     pub default_role: String,
     pub variables: BTreeMap<String, String>,
+    /// The token's `exp`.
+    pub expires_at: Option<std::time::SystemTime>,
 }
 
 fn parse_path(text: &str, what: &str) -> Result<JsonPath, String> {
@@ -250,7 +252,13 @@ impl JwtVerifier {
         let key = self.keys.for_kid(header.kid.as_deref()).await?;
         let data =
             decode::<Value>(token, &key, &self.validation).map_err(|e| invalid(e.to_string()))?;
-        self.hasura_claims(&data.claims)
+        let mut claims = self.hasura_claims(&data.claims)?;
+        claims.expires_at = data
+            .claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .map(|seconds| std::time::UNIX_EPOCH + std::time::Duration::from_secs(seconds));
+        Ok(claims)
     }
 
     /// The Hasura claims of a verified token's payload.
@@ -348,6 +356,7 @@ fn read_claims(claims: &serde_json::Map<String, Value>) -> Result<Claims, AuthEr
         allowed_roles,
         default_role,
         variables,
+        expires_at: None,
     })
 }
 

@@ -22,6 +22,9 @@ pub struct Session {
     pub is_admin: bool,
     /// Session variables, lower-cased names, `x-hasura-role` included.
     pub variables: BTreeMap<String, String>,
+    /// When the credential behind the session stops being valid (a JWT's `exp`): an open
+    /// WebSocket is closed then, as Hasura closes it.
+    pub expires_at: Option<std::time::SystemTime>,
 }
 
 impl Session {
@@ -38,6 +41,7 @@ impl Session {
         Self {
             is_admin: false,
             variables,
+            expires_at: None,
         }
     }
 
@@ -196,11 +200,13 @@ impl Authenticator {
                 Ok(variables) => Ok(Session {
                     is_admin: false,
                     variables,
+                    expires_at: None,
                 }),
                 Err(AuthError::HookUnauthorized) => match &self.unauthorized_role {
                     Some(role) => Ok(Session {
                         is_admin: false,
                         variables: BTreeMap::from([("x-hasura-role".to_owned(), role.clone())]),
+                        expires_at: None,
                     }),
                     None => Err(AuthError::HookUnauthorized),
                 },
@@ -230,6 +236,7 @@ impl Authenticator {
             return Ok(Session {
                 is_admin: false,
                 variables,
+                expires_at: claims.expires_at,
             });
         }
         if let Some(error) = refusal {
@@ -239,6 +246,7 @@ impl Authenticator {
             Some(role) => Ok(Session {
                 is_admin: false,
                 variables: BTreeMap::from([("x-hasura-role".to_owned(), role.clone())]),
+                expires_at: None,
             }),
             None => Err(AuthError::MissingCredentials),
         }
@@ -267,6 +275,7 @@ fn admin_session(headers: &HeaderMap) -> Session {
     Session {
         is_admin: true,
         variables,
+        expires_at: None,
     }
 }
 

@@ -11,6 +11,105 @@ use crate::harness::{
 
 on_both_backends!(metrics_count_calls_attempts_and_the_queue);
 
+/// `GET /readyz`: status and body.
+async fn readiness(server: &TestServer) -> (u16, serde_json::Value) {
+    let response = server
+        .client
+        .get(format!("{}/readyz", server.url))
+        .send()
+        .await
+        .expect("readyz");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON"))
+}
+
+/// `chattr` on `path`: an immutable file cannot be written even by root, as a read-only file
+/// or mount cannot by anyone else.
+fn chattr(flag: &str, path: &str) {
+    let status = std::process::Command::new("chattr")
+        .args([flag, path])
+        .status()
+        .expect("run chattr");
+    assert!(status.success(), "chattr {flag} {path}");
+}
+
+/// A store that cannot take writes is not ready: a SQLite file made read-only, or deleted
+/// under the running server. The reason is a fixed text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_reflects_whether_the_sqlite_file_can_be_written() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = TestServer::start(&db).await;
+    let path = db.url.trim_start_matches("sqlite://").to_owned();
+    assert_eq!(readiness(&server).await.0, 200);
+
+    chattr("+i", &path);
+    let (status, body) = readiness(&server).await;
+    chattr("-i", &path);
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (503, Some("the database is read-only"))
+    );
+    assert_eq!(readiness(&server).await.0, 200, "ready again once writable");
+
+    std::fs::remove_file(&path).expect("delete the database file");
+    let (status, body) = readiness(&server).await;
+    assert_eq!(
+        (status, body["reason"].as_str()),
+        (503, Some("the database file is missing or was replaced"))
+    );
+    server.stop().await;
+}
+
+/// A PostgreSQL database that turns read-only under a running server (its sessions
+/// reconnect, as after a failover) makes the server not ready, and the probe shows no
+/// database error text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_is_false_on_a_read_only_postgres_database() {
+    use diesel_async::{AsyncConnection as _, SimpleAsyncConnection as _};
+    let Some(backend) = Backend::postgres().await else {
+        return;
+    };
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    assert_eq!(readiness(&server).await.0, 200);
+    let name = db
+        .url
+        .rsplit('/')
+        .next()
+        .expect("a database name")
+        .to_owned();
+    let mut admin =
+        diesel_async::AsyncPgConnection::establish(&crate::harness::postgres_admin_url())
+            .await
+            .expect("admin connection");
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE {name} SET default_transaction_read_only = on; \
+             SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+        ))
+        .await
+        .expect("make it read-only");
+    let mut last = None;
+    for _ in 0..50 {
+        let (status, body) = readiness(&server).await;
+        assert_eq!(status, 503, "{body}");
+        let reason = body["reason"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            ["the database is read-only", "the database does not answer"]
+                .contains(&reason.as_str()),
+            "a fixed reason, no database text: {body}"
+        );
+        if reason == "the database is read-only" {
+            last = Some(reason);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last.as_deref(), Some("the database is read-only"));
+    server.stop().await;
+}
+
 async fn scrape(server: &TestServer) -> String {
     let response = server
         .client

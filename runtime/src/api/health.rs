@@ -34,13 +34,14 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// 200 when the database answers, 503 otherwise — for load balancers, which should stop
-/// sending traffic while the store is unreachable.
+/// 200 when the database takes writes, 503 otherwise — for load balancers, which should stop
+/// sending traffic while the store cannot record calls. The reason is one of a few fixed
+/// texts; the database's own error goes to the log only.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
+    match state.store.readiness().await {
         Ok(()) => HttpResponse::Ok().json(json!({"status": "ready"})),
-        Err(error) => HttpResponse::ServiceUnavailable()
-            .json(json!({"status": "unavailable", "reason": error.to_string()})),
+        Err(reason) => HttpResponse::ServiceUnavailable()
+            .json(json!({"status": "unavailable", "reason": reason.to_string()})),
     }
 }
 

@@ -47,6 +47,18 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Why the store cannot take writes. Each is a fixed text, safe to show an unauthenticated
+/// probe; the details go to the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    #[error("the database does not answer")]
+    Unreachable,
+    #[error("the database is read-only")]
+    ReadOnly,
+    #[error("the database file is missing or was replaced")]
+    FileGone,
+}
+
 /// Pool and engine settings shared by both backends.
 #[derive(Debug, Clone)]
 pub struct StoreOptions {
@@ -127,5 +139,27 @@ impl Store {
         use diesel_async::SimpleAsyncConnection;
         on_connection!(self, |conn| conn.batch_execute("SELECT 1").await?);
         Ok(())
+    }
+
+    /// Whether the store can take writes now: it answers, it is not read-only (a standby, a
+    /// read-only database or file), and, on SQLite, its file is still the one opened.
+    pub async fn readiness(&self) -> Result<(), NotReady> {
+        let unreachable = |error: Error| {
+            tracing::warn!(%error, "the database does not answer");
+            NotReady::Unreachable
+        };
+        match &self.backend {
+            Backend::Sqlite(sqlite) => {
+                sqlite.file_state()?;
+                self.ping().await.map_err(unreachable)
+            }
+            Backend::Postgres(postgres) => {
+                if postgres.read_only().await.map_err(unreachable)? {
+                    Err(NotReady::ReadOnly)
+                } else {
+                    Ok(())
+                }
+            }
+        }
     }
 }

@@ -16,7 +16,9 @@ use futures::future::BoxFuture;
 use super::{Error, Result, StoreOptions};
 
 const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-const SETUP: &str = "CREATE SCHEMA IF NOT EXISTS hookwing; SET search_path TO hookwing";
+/// Run on every new connection. Only settings: a connection to a database that has turned
+/// read-only must still open, so that readiness can say why the server cannot write.
+const SETUP: &str = "SET search_path TO hookwing";
 
 #[derive(Clone)]
 pub(super) struct Postgres {
@@ -58,13 +60,41 @@ impl Postgres {
         let mut conn = self.connection().await?;
         conn.batch_execute("SELECT pg_advisory_lock(7261839)")
             .await?;
+        let schema = conn
+            .batch_execute("CREATE SCHEMA IF NOT EXISTS hookwing")
+            .await;
         let mut harness = AsyncMigrationHarness::new(conn);
-        let ran =
-            tokio::task::block_in_place(|| harness.run_pending_migrations(MIGRATIONS).map(|_| ()));
+        let ran = match schema {
+            Ok(()) => tokio::task::block_in_place(|| {
+                harness.run_pending_migrations(MIGRATIONS).map(|_| ())
+            }),
+            Err(error) => Err(error.into()),
+        };
         let mut conn = harness.into_inner();
         conn.batch_execute("SELECT pg_advisory_unlock(7261839)")
             .await?;
         ran.map_err(|e| Error::Migration(e.to_string()))
+    }
+
+    /// Whether this database takes no writes: a standby in recovery, or read-only for the
+    /// server's sessions (`default_transaction_read_only`).
+    pub(super) async fn read_only(&self) -> Result<bool> {
+        use diesel::sql_types::Bool;
+        use diesel_async::RunQueryDsl;
+
+        #[derive(diesel::QueryableByName)]
+        struct ReadOnly {
+            #[diesel(sql_type = Bool)]
+            read_only: bool,
+        }
+        let mut conn = self.connection().await?;
+        let answer: ReadOnly = diesel::sql_query(
+            "SELECT pg_is_in_recovery() OR current_setting('transaction_read_only') = 'on' \
+             AS read_only",
+        )
+        .get_result(&mut *conn)
+        .await?;
+        Ok(answer.read_only)
     }
 
     pub(super) async fn connection(&self) -> Result<Object<AsyncPgConnection>> {

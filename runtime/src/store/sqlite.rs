@@ -28,6 +28,17 @@ type Connection = SyncConnectionWrapper<SqliteConnection>;
 pub(super) struct Sqlite {
     pool: Pool<Connection>,
     path: String,
+    /// The database file's device and inode when it was opened: a file deleted or replaced
+    /// under a running server takes its writes with it, and readiness says so.
+    identity: Option<(u64, u64)>,
+}
+
+/// `path`'s device and inode.
+fn identity(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|metadata| (metadata.dev(), metadata.ino()))
 }
 
 fn establish(path: &str) -> BoxFuture<'_, diesel::ConnectionResult<Connection>> {
@@ -73,7 +84,33 @@ impl Sqlite {
             .max_size(options.pool_size)
             .build()
             .map_err(|e| Error::Connect(e.to_string()))?;
-        Ok(Self { pool, path })
+        let identity = identity(&path);
+        Ok(Self {
+            pool,
+            path,
+            identity,
+        })
+    }
+
+    /// Whether the file the server opened is still there and this process may write it (and
+    /// its write-ahead log). A read-only file, mount or immutable flag all show here, where
+    /// SQLite itself would only fail at the next checkpoint.
+    pub(super) fn file_state(&self) -> Result<(), super::NotReady> {
+        if self.identity.is_some() && identity(&self.path) != self.identity {
+            return Err(super::NotReady::FileGone);
+        }
+        let wal = self.wal_path();
+        for file in [std::path::Path::new(&self.path), wal.as_path()] {
+            match std::fs::OpenOptions::new().write(true).open(file) {
+                Ok(_) => {}
+                Err(error) if error.kind() == std::io::ErrorKind::NotFound && file == wal => {}
+                Err(error) => {
+                    tracing::warn!(%error, file = %file.display(), "the database cannot be written");
+                    return Err(super::NotReady::ReadOnly);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The group-commit writer's own connection. It commits with `synchronous = NORMAL` and

@@ -63,7 +63,7 @@ pub fn http_client() -> reqwest::Client {
 }
 
 /// Where PostgreSQL tests create their databases.
-fn postgres_admin_url() -> String {
+pub fn postgres_admin_url() -> String {
     std::env::var("HOOKWING_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }

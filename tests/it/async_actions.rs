@@ -476,5 +476,38 @@ async fn queries_and_mutations_run_over_websocket_without_subscriptions(backend:
         json!({"accessToken": "t", "userId": 1}),
         "{data}"
     );
+
+    // The request budget holds over the socket too: too many action calls in one operation.
+    let calls: Vec<String> = (0..101)
+        .map(|i| format!("a{i}: userLogin(username: \"u\", password: \"p\") {{ userId }}"))
+        .collect();
+    let flood = format!("mutation {{ {} }}", calls.join(" "));
+    socket
+        .send(send(
+            json!({"type": "start", "id": "2", "payload": {"query": flood}}),
+        ))
+        .await
+        .expect("start");
+    let mut refusal = None;
+    while let Ok(Some(message)) = tokio::time::timeout_at(deadline, socket.next()).await {
+        let Ok(Message::Text(text)) = message else {
+            continue;
+        };
+        let message: Value = serde_json::from_str(&text).expect("JSON message");
+        if message["id"] == "2" && matches!(message["type"].as_str(), Some("data" | "error")) {
+            refusal = Some(message);
+            break;
+        }
+    }
+    let refusal = refusal.expect("an answer");
+    assert_eq!(
+        refusal["payload"]["errors"][0]["extensions"]["code"], "too-many-action-calls",
+        "{refusal}"
+    );
+    assert_eq!(
+        webhook.requests().len(),
+        1,
+        "the refused operation called nothing"
+    );
     server.stop().await;
 }

@@ -1,14 +1,16 @@
 //! Bad requests get a clear error with a stable code, and nothing is called or stored.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{
-    Backend, Reply, TestDb, TestServer, WebhookServer, login_action, login_types, on_both_backends,
+    Backend, Reply, TestDb, TestServer, WebhookServer, async_login, login_action, login_types,
+    on_both_backends,
 };
 
 on_both_backends!(
     bad_graphql_requests_are_refused_before_anything_is_stored,
     oversized_handler_reply_is_a_failed_attempt,
+    one_request_cannot_flood_the_store_through_batches_or_aliases,
 );
 
 async fn bad_graphql_requests_are_refused_before_anything_is_stored(backend: Backend) {
@@ -130,5 +132,61 @@ async fn oversized_handler_reply_is_a_failed_attempt(backend: Backend) {
         .await
         .expect("attempts");
     assert_eq!(attempts[0].outcome, hookwing::store::AttemptOutcome::Failed);
+    server.stop().await;
+}
+
+/// A batch of many operations, or an operation of many aliases, of an asynchronous action
+/// would store an event per call: the whole request's budget is checked before any of it
+/// runs, and a refused request stores nothing.
+async fn one_request_cannot_flood_the_store_through_batches_or_aliases(backend: Backend) {
+    let webhook = WebhookServer::login_ok().await;
+    let db = TestDb::new(backend).await;
+    // Room for the whole attack in one body: the budget, not the body limit, must stop it.
+    let server = TestServer::start_with(&db, |config| {
+        config.limits.max_body_bytes = 4 << 20;
+    })
+    .await;
+    server
+        .metadata_ok(async_login(&format!("{}/login", webhook.url), json!({})))
+        .await;
+    let aliases = |n: usize| {
+        let calls: Vec<String> = (0..n)
+            .map(|i| format!("a{i}: asyncLogin(username: \"x\")"))
+            .collect();
+        json!({"query": format!("mutation {{ {} }}", calls.join(" "))})
+    };
+    let refused = |request: Value, code: &'static str| {
+        let server = &server;
+        async move {
+            let (status, body) = server.graphql_raw(request, &[]).await;
+            assert_eq!(status, 400, "{body}");
+            assert_eq!(body["errors"][0]["extensions"]["code"], code, "{body}");
+        }
+    };
+    // The campaign's request: 40 operations of 990 aliases each.
+    refused(Value::Array(vec![aliases(990); 40]), "batch-too-large").await;
+    refused(Value::Array(vec![aliases(990); 2]), "too-many-action-calls").await;
+    refused(aliases(101), "too-many-action-calls").await;
+    refused(Value::Array(vec![aliases(60); 2]), "too-many-action-calls").await;
+    refused(Value::Array(vec![aliases(1); 21]), "batch-too-large").await;
+    let wide = (0..300)
+        .map(|i| format!("f{i}: __typename"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let wide = json!({"query": format!("{{ {wide} }}")});
+    refused(Value::Array(vec![wide; 4]), "validation-failed").await;
+    assert!(
+        db.events("asyncLogin").await.is_empty(),
+        "a refused request stores nothing"
+    );
+    assert!(webhook.requests().is_empty());
+
+    // Within the budget, everything runs.
+    let (status, body) = server
+        .graphql_raw(Value::Array(vec![aliases(50); 2]), &[])
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body[1]["data"]["a49"].is_string(), "{body}");
+    assert_eq!(db.events("asyncLogin").await.len(), 100);
     server.stop().await;
 }

@@ -8,6 +8,7 @@ use async_graphql::{BatchRequest, BatchResponse, Request, Response};
 use super::body;
 use super::error::{Envelope, GraphqlError};
 use crate::auth::{ClientHeaders, Session};
+use crate::graphql::budget::{self, Cost};
 use crate::graphql::errors::{ensure_code, with_codes};
 use crate::graphql::{NullItems, RequestContext};
 use crate::server::AppState;
@@ -54,18 +55,32 @@ async fn execute(
     let client_headers = ClientHeaders::capture(request.headers());
     let live = state.live();
     let schema = live.schema_for(session.role());
-    let response = match batch {
-        BatchRequest::Single(one) => {
-            BatchResponse::Single(run(&state, schema, one, session, client_headers).await)
+    let (batched, mut operations) = match batch {
+        BatchRequest::Single(one) => (false, vec![one]),
+        BatchRequest::Batch(many) => (true, many),
+    };
+    // The whole request's budget is checked before any of it runs, so a refused request
+    // stores nothing and calls nothing.
+    let mut total = Cost::default();
+    for operation in &mut operations {
+        let name = operation.operation_name.clone();
+        if state.parsed.parse(operation).is_ok()
+            && let Ok(document) = operation.parsed_query()
+        {
+            total += budget::cost(document, name.as_deref());
         }
-        BatchRequest::Batch(many) => {
-            let mut responses = Vec::with_capacity(many.len());
-            for one in many {
-                let context = (session.clone(), client_headers.clone());
-                responses.push(run(&state, schema, one, context.0, context.1).await);
-            }
-            BatchResponse::Batch(responses)
-        }
+    }
+    budget::check(operations.len(), total, &state.config.limits)
+        .map_err(|over| GraphqlError::new(StatusCode::BAD_REQUEST, over.code, over.message))?;
+    let mut responses = Vec::with_capacity(operations.len());
+    for one in operations {
+        let context = (session.clone(), client_headers.clone());
+        responses.push(run(&state, schema, one, context.0, context.1).await);
+    }
+    let response = if batched {
+        BatchResponse::Batch(responses)
+    } else {
+        BatchResponse::Single(responses.pop().unwrap_or_default())
     };
     let mut answer = HttpResponse::Ok();
     // Headers resolvers set for the client: a synchronous webhook's `Set-Cookie`.

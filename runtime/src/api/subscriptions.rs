@@ -13,13 +13,16 @@ use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, ORIGIN, SEC_WE
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::dynamic::Schema;
 use async_graphql::futures_util::stream::BoxStream;
-use async_graphql::{Data, Executor, Request, Response};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{Data, ErrorExtensions as _, Executor, Request, Response};
 use async_graphql_actix_web::GraphQLSubscription;
 use futures::StreamExt;
 use serde_json::Value;
 
 use super::error::GraphqlError;
 use crate::auth::{ClientHeaders, Session};
+use crate::config::Limits;
+use crate::graphql::budget;
 use crate::graphql::errors::with_codes;
 use crate::graphql::{NullItems, RequestContext};
 use crate::live::Live;
@@ -71,6 +74,7 @@ struct RoleExecutor {
     session: Arc<OnceLock<Session>>,
     /// The headers the connection authenticated with, for queries and mutations sent over it.
     client_headers: Arc<OnceLock<ClientHeaders>>,
+    limits: Limits,
 }
 
 impl RoleExecutor {
@@ -91,9 +95,24 @@ impl Executor for RoleExecutor {
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
         let schema = self.schema();
+        let document = async_graphql_parser::parse_query(&request.query).ok();
+        // The same budget as over HTTP: one operation's action calls.
+        if let Some(document) = &document {
+            let cost = budget::cost(document, request.operation_name.as_deref());
+            if let Err(over) = budget::check(1, cost, &self.limits) {
+                let refused = async_graphql::Error::new(over.message)
+                    .extend_with(|_, extensions| extensions.set("code", over.code))
+                    .into_server_error(async_graphql::Pos::default());
+                return futures::stream::once(async move { Response::from_errors(vec![refused]) })
+                    .boxed();
+            }
+        }
         // Queries and mutations sent over the socket are answered once; async-graphql's
         // stream path would refuse them on a schema without subscriptions.
-        if !is_subscription(&request) {
+        if !document
+            .as_ref()
+            .is_none_or(|document| is_subscription(document, &request))
+        {
             // Operations run only after `connection_init`, which sets the session.
             let Some(session) = self.session.get().cloned() else {
                 let refused =
@@ -116,12 +135,9 @@ impl Executor for RoleExecutor {
     }
 }
 
-/// Whether `request` runs a subscription (an unparsable one goes the stream way, which
-/// reports the error).
-fn is_subscription(request: &Request) -> bool {
-    let Ok(document) = async_graphql_parser::parse_query(&request.query) else {
-        return true;
-    };
+/// Whether `request` (whose parsed query is `document`) runs a subscription; an unparsable
+/// one goes the stream way, which reports the error.
+fn is_subscription(document: &ExecutableDocument, request: &Request) -> bool {
     document.operations.iter().any(|(name, operation)| {
         let chosen = match request.operation_name.as_deref() {
             Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
@@ -156,6 +172,7 @@ async fn subscriptions(
         live: state.live(),
         session: Arc::clone(&session),
         client_headers: Arc::clone(&client_headers),
+        limits: state.config.limits.clone(),
     };
     let upgrade_headers = request.headers().clone();
     // The connection's input ends when its credential expires, which closes the connection.

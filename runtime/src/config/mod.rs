@@ -211,8 +211,14 @@ pub struct Limits {
     pub max_response_bytes: usize,
     /// Deepest selection set a query may have.
     pub max_query_depth: usize,
-    /// Highest query complexity (one per selected field) accepted.
+    /// Highest query complexity (one per selected field) accepted, for one operation and for
+    /// all the operations of a batch together.
     pub max_query_complexity: usize,
+    /// Most operations in one batched request.
+    pub max_batch_operations: usize,
+    /// Most action calls (root fields, aliases included) one request may make, over all its
+    /// operations: each may store an event and call a handler.
+    pub max_action_calls: usize,
 }
 
 /// WebAssembly handler settings.

@@ -2,6 +2,7 @@
 //! to [`crate::dispatch`]), and GraphQL errors. The HTTP endpoints are in [`crate::api`].
 
 mod async_action;
+pub mod budget;
 pub mod errors;
 mod null_items;
 mod parse_cache;

@@ -202,3 +202,66 @@ async fn max_concurrency_caps_simultaneous_calls() {
     );
     server.stop().await;
 }
+
+/// One handler saturating the instance pool never makes another handler's call fail: each
+/// handler may hold at most its fair share of the pool, and a call beyond it waits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saturating_handler_leaves_room_for_the_others() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = TestServer::start_with(&db, |config| {
+        config.wasm.max_concurrent_instances = 4;
+    })
+    .await;
+    server.upload_guest("hostile", "hostile", json!({})).await;
+    server
+        .upload_guest("user-login", "user-login", json!({}))
+        .await;
+    server
+        .metadata_ok(json!({"type": "bulk", "args": [
+            {"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
+                {"name": "accessToken", "type": "String!"}, {"name": "userId", "type": "Int!"}]}]}},
+            {"type": "create_action", "args": {"name": "misbehave", "definition": {
+                "type": "mutation", "arguments": [{"name": "mode", "type": "String!"}],
+                "output_type": "UserInfo", "handler": "wasm://hostile", "timeout": 3}}},
+            {"type": "create_action", "args": {"name": "userLogin", "definition": {
+                "type": "mutation",
+                "arguments": [{"name": "username", "type": "String!"}, {"name": "password", "type": "String!"}],
+                "output_type": "UserInfo", "handler": "wasm://user-login", "timeout": 3}}}
+        ]}))
+        .await;
+    // Six calls that spin until their deadline: more than the whole pool.
+    let spinning: Vec<_> = (0..6)
+        .map(|_| {
+            let url = format!("{}/v1/graphql", server.url);
+            let client = server.client.clone();
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({"query": "mutation { misbehave(mode: \"loop\") { userId } }"}))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let started = std::time::Instant::now();
+    let login = server
+        .graphql(
+            "mutation { userLogin(username: \"ada\", password: \"secret\") { accessToken } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        login["data"]["userLogin"]["accessToken"], "token-for-ada",
+        "{login}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "the other handler's call waited for the spinners: {:?}",
+        started.elapsed()
+    );
+    for call in spinning {
+        let _ = call.await;
+    }
+    server.stop().await;
+}

@@ -27,22 +27,27 @@ impl WasmHost {
             Ok(loaded) => loaded,
             Err(reason) => return failed(reason, Vec::new()),
         };
-        let _permit = match &loaded.concurrency {
-            Some(semaphore) => {
-                match tokio::time::timeout(timeout, semaphore.clone().acquire_owned()).await {
-                    Ok(Ok(permit)) => Some(permit),
-                    _ => {
-                        return failed(
-                            format!(
-                                "handler `{}` stayed at its max_concurrency until the deadline",
-                                loaded.name
-                            ),
-                            Vec::new(),
-                        );
-                    }
-                }
-            }
-            None => None,
+        // First this handler's share, then an instance of the pool: a handler at its share
+        // waits for itself without holding an instance another handler could use.
+        let Ok(Ok(_share)) =
+            tokio::time::timeout(timeout, loaded.concurrency.clone().acquire_owned()).await
+        else {
+            return failed(
+                format!(
+                    "handler `{}` stayed at its max_concurrency until the deadline",
+                    loaded.name
+                ),
+                Vec::new(),
+            );
+        };
+        let left = deadline.saturating_duration_since(Instant::now());
+        let Ok(Ok(_instance)) =
+            tokio::time::timeout(left, self.instances.clone().acquire_owned()).await
+        else {
+            return failed(
+                "no component instance came free before the deadline".into(),
+                Vec::new(),
+            );
         };
         let tag = LogTag {
             handler: loaded.name.clone(),

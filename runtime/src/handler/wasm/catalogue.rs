@@ -111,6 +111,7 @@ impl WasmHost {
             pre,
             &config,
             self.settings.default_memory_mib,
+            self.fair_share(),
         ))
     }
 
@@ -163,6 +164,7 @@ impl WasmHost {
             pre,
             &config,
             self.settings.default_memory_mib,
+            self.fair_share(),
         );
         let mut active = HashMap::clone(&self.registry.active());
         active.insert(name.to_owned(), Arc::new(loaded));

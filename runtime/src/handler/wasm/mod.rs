@@ -90,6 +90,12 @@ pub fn is_valid_handler_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Three quarters of `instances`, at least one.
+fn fair_share(instances: u32) -> usize {
+    let instances = usize::try_from(instances).unwrap_or(usize::MAX);
+    (instances - instances / 4).max(1)
+}
+
 /// Server-wide wasm settings.
 #[derive(Debug, Clone)]
 pub struct WasmSettings {
@@ -120,9 +126,18 @@ pub struct WasmHost {
     store: store::Store,
     settings: WasmSettings,
     instantiation: prometheus::Histogram,
+    /// One permit per instance the pooling allocator holds: a call waits for one (within its
+    /// deadline) instead of failing when the pool is full.
+    instances: Arc<tokio::sync::Semaphore>,
 }
 
 impl WasmHost {
+    /// How many instances one handler may hold at once: three quarters of the pool, so one
+    /// handler saturating always leaves room for the others' calls.
+    pub(crate) fn fair_share(&self) -> usize {
+        fair_share(self.settings.engine.max_concurrent_instances)
+    }
+
     /// Builds the engine and loads every stored handler's active version.
     pub async fn start(
         store: store::Store,
@@ -137,6 +152,9 @@ impl WasmHost {
             linker,
             registry: Registry::default(),
             store,
+            instances: Arc::new(tokio::sync::Semaphore::new(
+                usize::try_from(settings.engine.max_concurrent_instances).unwrap_or(usize::MAX),
+            )),
             settings,
             instantiation,
         };

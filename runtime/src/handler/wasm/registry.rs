@@ -43,7 +43,9 @@ pub struct Loaded {
     pub memory_limit: usize,
     pub config: Arc<BTreeMap<String, String>>,
     pub policy: Arc<OutboundPolicy>,
-    pub concurrency: Option<Arc<Semaphore>>,
+    /// Calls of this handler that may run at once: its `max_concurrency`, never more than
+    /// its fair share of the server's instances.
+    pub concurrency: Arc<Semaphore>,
     /// The config it was loaded with, to tell whether a reload must rebuild it.
     pub handler_config: HandlerConfig,
 }
@@ -55,6 +57,7 @@ impl Loaded {
         pre: ActionHandlerPre<HostState>,
         config: &HandlerConfig,
         default_memory_mib: u32,
+        fair_share: usize,
     ) -> Self {
         let memory_mib = config.memory_limit_mib.unwrap_or(default_memory_mib);
         Self {
@@ -67,9 +70,12 @@ impl Loaded {
                 allowed_hosts: config.allowed_hosts.clone(),
                 allow_private_network: config.allow_private_network,
             }),
-            concurrency: config
-                .max_concurrency
-                .map(|n| Arc::new(Semaphore::new(usize::try_from(n).unwrap_or(usize::MAX)))),
+            concurrency: Arc::new(Semaphore::new(
+                config
+                    .max_concurrency
+                    .map_or(fair_share, |n| usize::try_from(n).unwrap_or(usize::MAX))
+                    .min(fair_share),
+            )),
             handler_config: config.clone(),
         }
     }

@@ -63,32 +63,76 @@ impl OutboundPolicy {
 }
 
 /// Loopback, private, link-local (cloud metadata lives at 169.254.169.254), shared, unspecified,
-/// multicast and documentation ranges, in both address families.
+/// broadcast, multicast, reserved, benchmarking and documentation ranges, in both address
+/// families — and every IPv6 form that carries an IPv4 address (mapped, compatible, NAT64,
+/// 6to4), judged by the address it carries.
 fn is_internal(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_multicast()
-                || (a == 100 && (64..128).contains(&b))
                 || a == 0
+                // Shared address space (carrier-grade NAT), 100.64.0.0/10.
+                || (a == 100 && (64..128).contains(&b))
+                // IETF protocol assignments, 192.0.0.0/24, and the documentation ranges.
+                || (a, b, c) == (192, 0, 0)
+                || (a, b, c) == (192, 0, 2)
+                || (a, b, c) == (198, 51, 100)
+                || (a, b, c) == (203, 0, 113)
+                // Benchmarking, 198.18.0.0/15; reserved, 240.0.0.0/4.
+                || (a == 198 && (b & 0xfe) == 18)
+                || a >= 240
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            if let Some(v4) = embedded_ipv4(v6) {
                 return is_internal(IpAddr::V4(v4));
             }
-            let first = v6.segments()[0];
+            let segments = v6.segments();
+            let first = segments[0];
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
+                // Unique local fc00::/7, link-local fe80::/10, deprecated site-local fec0::/10.
                 || (first & 0xfe00) == 0xfc00
                 || (first & 0xffc0) == 0xfe80
+                || (first & 0xffc0) == 0xfec0
+                // Discard-only 100::/64, documentation 2001:db8::/32, Teredo 2001::/32 (a
+                // tunnel to wherever its embedded address says).
+                || segments[..4] == [0x100, 0, 0, 0]
+                || (first, segments[1]) == (0x2001, 0xdb8)
+                || (first, segments[1]) == (0x2001, 0)
         }
     }
+}
+
+/// The IPv4 address an IPv6 address carries: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
+/// `::a.b.c.d`, NAT64 `64:ff9b::a.b.c.d` and `64:ff9b:1::/48`, and 6to4 `2002:aabb:ccdd::/48`.
+fn embedded_ipv4(v6: std::net::Ipv6Addr) -> Option<std::net::Ipv4Addr> {
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    let s = v6.segments();
+    let low = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        std::net::Ipv4Addr::new(a, b, c, d)
+    };
+    // `::` and `::1` are the unspecified and loopback addresses, not compatible ones.
+    if s[..6] == [0; 6] && (s[6] != 0 || s[7] > 1) {
+        return Some(low(s[6], s[7]));
+    }
+    if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || (s[0], s[1], s[2]) == (0x64, 0xff9b, 1) {
+        return Some(low(s[6], s[7]));
+    }
+    if s[0] == 0x2002 {
+        return Some(low(s[1], s[2]));
+    }
+    None
 }
 
 /// The `wasi:http` hooks of one call: every request passes the handler's policy first.
@@ -188,10 +232,41 @@ mod tests {
             "fd00::1",
             "fe80::1",
             "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            // IPv4-compatible, NAT64 (well-known and local-use) and 6to4 forms of inside
+            // addresses.
+            "::127.0.0.1",
+            "::10.0.0.1",
+            "::169.254.169.254",
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::10.0.0.1",
+            "2002:7f00:0001::1",
+            "2002:a9fe:a9fe::",
+            "fec0::1",
+            "100::1",
+            "2001:db8::1",
+            "2001:0:4136:e378::1",
+            "ff02::1",
+            "192.0.2.1",
+            "198.51.100.7",
+            "203.0.113.9",
+            "198.18.0.1",
+            "240.0.0.1",
+            "255.255.255.255",
+            "192.0.0.8",
         ] {
             assert!(is_internal(ip.parse().expect("ip")), "{ip}");
         }
-        for ip in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+        for ip in [
+            "93.184.216.34",
+            "1.1.1.1",
+            "2606:4700::1111",
+            "64:ff9b::5db8:d822",
+            "2002:5db8:d822::1",
+            "::93.184.216.34",
+            "198.20.0.1",
+        ] {
             assert!(!is_internal(ip.parse().expect("ip")), "{ip}");
         }
     }

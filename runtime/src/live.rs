@@ -224,6 +224,12 @@ impl Served {
             resource_version: version,
             ..next
         }));
+        tracing::info!(
+            operation = %request.kind,
+            from = stored,
+            to = version,
+            "metadata changed"
+        );
         if let Err(error) = self.store.announce_metadata_change().await {
             tracing::warn!(%error, "cannot tell other replicas about the change; they will poll");
         }

@@ -7,8 +7,41 @@ use hookwing::config::{Config, LogFormat};
 use hookwing::remote::AdminClient;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// Runs the command; a failure is printed once, as one line per cause, with exit code 1
+/// (usage errors are clap's: exit code 2). Never a backtrace: these are the user's errors.
+fn main() -> std::process::ExitCode {
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{}", describe(&error));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `error: top`, then each cause that adds something (many errors repeat their source's text
+/// in their own message).
+fn describe(error: &anyhow::Error) -> String {
+    let mut text = format!("error: {error}");
+    let mut said = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !said.contains(&cause) {
+            text.push_str(&format!("\n  caused by: {cause}"));
+            said.push_str(&cause);
+        }
+    }
+    text
+}
+
+async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let config = Config::load(cli.config.as_deref(), &cli.overrides())?;
     init_tracing(&config);
@@ -52,8 +85,11 @@ async fn main() -> anyhow::Result<()> {
 fn init_tracing(config: &Config) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal, never into a file or a pipe.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match config.log.format {
         LogFormat::Json => builder.json().init(),

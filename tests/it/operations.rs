@@ -187,3 +187,41 @@ async fn finished_events_are_cleared_by_action_or_by_retention(backend: Backend)
     }
     panic!("retention did not delete finished events");
 }
+
+/// A command that fails says so once, one line per cause, with exit code 1 and no backtrace,
+/// even with `RUST_BACKTRACE` set; a usage error exits with 2.
+#[test]
+fn command_line_errors_are_one_readable_message() {
+    let dir = tempfile::tempdir().expect("dir");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"))
+            .args(args)
+            .env("RUST_BACKTRACE", "1")
+            .env(
+                "DATABASE_URL",
+                format!("sqlite://{}/db.sqlite", dir.path().display()),
+            )
+            .output()
+            .expect("run hookwing")
+    };
+    let missing = dir.path().join("no-such-metadata");
+    let failed = run(&["metadata", "apply", missing.to_str().expect("utf-8 path")]);
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert_eq!(failed.status.code(), Some(1), "{stderr}");
+    let message: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error:") || line.starts_with("  caused by:"))
+        .collect();
+    assert!(
+        !message.is_empty() && message[0].starts_with("error: "),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("stack backtrace"), "{stderr}");
+    assert!(!stderr.contains("Caused by:"), "{stderr}");
+    let mut seen = std::collections::HashSet::new();
+    for line in &message {
+        assert!(seen.insert(*line), "printed twice: {stderr}");
+    }
+    let usage = run(&["metadata", "frobnicate"]);
+    assert_eq!(usage.status.code(), Some(2));
+}

@@ -305,6 +305,15 @@ impl Dispatcher {
                     })
                 }
             };
+            if let Err(error) = &result {
+                tracing::warn!(
+                    action = %call.action.action.name,
+                    event_id = %event.id,
+                    attempts = attempt,
+                    %error,
+                    "synchronous call failed"
+                );
+            }
             let finish = finish_of(ActionKind::Synchronous, &result);
             self.record(&record, Transition::Finish(finish)).await?;
             return result.map(|output| SyncOutput {
@@ -371,6 +380,16 @@ impl Dispatcher {
             ])
             .observe(clock.elapsed().as_secs_f64());
         let (outcome, detail) = verdict.describe();
+        if outcome != AttemptOutcome::Success {
+            tracing::warn!(
+                action = %call.action.action.name,
+                event_id = %event.id,
+                attempt = event.attempt,
+                outcome = outcome.as_str(),
+                reason = detail.as_deref().unwrap_or(""),
+                "attempt did not succeed"
+            );
+        }
         let record = AttemptRecord {
             event_id: event.id,
             attempt: i32::try_from(event.attempt).unwrap_or(i32::MAX),

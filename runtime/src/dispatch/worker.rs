@@ -335,6 +335,15 @@ async fn deliver(
     };
     if let Some(result) = result {
         dispatcher.count_outcome(action, &result);
+        if let Err(error) = &result {
+            tracing::error!(
+                action = %action.action.name,
+                event_id = %event.id,
+                attempts = attempt,
+                %error,
+                "asynchronous event failed for good"
+            );
+        }
         record_attempt(
             dispatcher,
             &record,

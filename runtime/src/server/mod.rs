@@ -96,8 +96,9 @@ pub async fn serve(
             .saturating_add(crate::dispatch::worker::INTERRUPT_SETTLE.as_secs()),
     )
     .run();
+    let address = address.map_or_else(|| "?".to_owned(), |address| address.to_string());
     tracing::info!(
-        address = ?address,
+        %address,
         backend = state.store.backend_name(),
         "hookwing is serving /v1/graphql"
     );

@@ -12,6 +12,7 @@ mod conformance;
 mod cors;
 mod envelopes;
 mod faults;
+mod graphql_http;
 mod hasura_fixtures;
 mod hasura_metadata;
 mod hasura_projects;

@@ -1,8 +1,10 @@
 //! `POST /v1/graphql`, and GraphiQL on `GET /`.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{ACCEPT, ORIGIN};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response};
 
 use super::body;
@@ -25,8 +27,82 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/v1/graphql")
                 .route(web::post().to(execute))
+                .route(web::get().to(execute_get))
                 .default_service(Envelope::Graphql.method_not_allowed()),
         );
+}
+
+/// `GET /v1/graphql?query=…&variables=…&operationName=…`: GraphQL over HTTP's `GET`, for
+/// queries only (urql sends queries this way by default). A mutation is refused with 405: a
+/// `GET` must not change anything. A browser request from another site that CORS does not
+/// allow is refused before anything runs: unlike a JSON `POST`, a `GET` is never preflighted.
+async fn execute_get(
+    state: web::Data<AppState>,
+    request: HttpRequest,
+) -> Result<HttpResponse, GraphqlError> {
+    if cross_site_get(&state, &request) {
+        return Err(GraphqlError::new(
+            StatusCode::FORBIDDEN,
+            "access-denied",
+            "a GET from another site needs that site to be allowed by the CORS policy",
+        ));
+    }
+    let mut operation =
+        async_graphql::http::parse_query_string(request.query_string()).map_err(|error| {
+            GraphqlError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                format!("the query string is not a GraphQL request: {error}"),
+            )
+        })?;
+    if operation.query.trim().is_empty() {
+        return Err(GraphqlError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "a GET runs the GraphQL document in its `query` parameter, and there is none",
+        ));
+    }
+    let name = operation.operation_name.clone();
+    if state.parsed.parse(&mut operation).is_ok()
+        && let Ok(document) = operation.parsed_query()
+        && changes_something(document, name.as_deref())
+    {
+        return Err(GraphqlError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "mutations and subscriptions are sent with POST; GET runs queries only",
+        ));
+    }
+    let session = state.auth.authenticate(request.headers()).await?;
+    respond(&state, &request, session, BatchRequest::Single(operation)).await
+}
+
+/// Whether a `GET` comes from a page on another site that the CORS policy does not allow.
+fn cross_site_get(state: &AppState, request: &HttpRequest) -> bool {
+    let headers = request.headers();
+    if let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok()) {
+        return !state.cors.allows(origin)
+            && !super::csrf::same_origin(origin, request.connection_info().host());
+    }
+    // No `Origin`: an image, a script or a link from another site says so here.
+    headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "cross-site" || site == "same-site")
+}
+
+/// Whether the operation `name` picks in `document` is a mutation or a subscription.
+fn changes_something(document: &ExecutableDocument, name: Option<&str>) -> bool {
+    document
+        .operations
+        .iter()
+        .any(|(operation_name, operation)| {
+            let chosen = match name {
+                Some(wanted) => operation_name.is_some_and(|found| found.as_str() == wanted),
+                None => true,
+            };
+            chosen && operation.node.ty != OperationType::Query
+        })
 }
 
 /// `POST /v1/graphql`.
@@ -52,6 +128,16 @@ async fn execute(
             format!("the request body is not a GraphQL request: {error}"),
         )
     })?;
+    respond(&state, &request, session, batch).await
+}
+
+/// Runs `batch` for `session` and answers, the same for `POST` and `GET`.
+async fn respond(
+    state: &AppState,
+    request: &HttpRequest,
+    session: Session,
+    batch: BatchRequest,
+) -> Result<HttpResponse, GraphqlError> {
     let client_headers = ClientHeaders::capture(request.headers());
     let live = state.live();
     let schema = live.schema_for(session.role());
@@ -75,7 +161,7 @@ async fn execute(
     let mut responses = Vec::with_capacity(operations.len());
     for one in operations {
         let context = (session.clone(), client_headers.clone());
-        responses.push(run(&state, schema, one, context.0, context.1).await);
+        responses.push(run(state, schema, one, context.0, context.1).await);
     }
     let response = if batched {
         BatchResponse::Batch(responses)
@@ -83,6 +169,12 @@ async fn execute(
         BatchResponse::Single(responses.pop().unwrap_or_default())
     };
     let mut answer = HttpResponse::Ok();
+    // GraphQL over HTTP's own media type, for clients that ask for it.
+    let wants_graphql_response = request
+        .headers()
+        .get(ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE));
     // Headers resolvers set for the client: a synchronous webhook's `Set-Cookie`.
     let responses: Vec<&Response> = match &response {
         BatchResponse::Single(one) => vec![one],
@@ -95,8 +187,21 @@ async fn execute(
             }
         }
     }
+    if wants_graphql_response {
+        let body = serde_json::to_vec(&response).map_err(|error| {
+            GraphqlError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "unexpected",
+                format!("cannot encode the response: {error}"),
+            )
+        })?;
+        return Ok(answer.content_type(GRAPHQL_RESPONSE).body(body));
+    }
     Ok(answer.json(response))
 }
+
+/// GraphQL over HTTP's response media type.
+const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 async fn run(
     state: &AppState,

@@ -8,14 +8,11 @@ use crate::config::Overrides;
 
 /// GraphQL actions whose handlers are webhooks or in-process WebAssembly components.
 #[derive(Debug, Parser)]
-#[command(name = "hookwing", version, args_conflicts_with_subcommands = true)]
+#[command(name = "hookwing", version)]
 pub struct Cli {
     /// Configuration file (TOML); HOOKWING_* variables and flags override it.
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// `sqlite://path` (default `sqlite://hookwing.db`) or `postgres://…` [env: DATABASE_URL]
-    #[arg(long, global = true, value_name = "URL")]
-    pub database_url: Option<String>,
     /// Flags of `serve`, which runs when no command is given.
     #[command(flatten)]
     pub serve: ServeArgs,
@@ -30,6 +27,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply or export a Hasura-format metadata directory.
     Metadata {
+        /// `sqlite://path` (default `sqlite://hookwing.db`) or `postgres://…`
+        /// [env: DATABASE_URL]
+        #[arg(
+            long = "database-url",
+            id = "metadata_database_url",
+            global = true,
+            value_name = "URL"
+        )]
+        database_url: Option<String>,
         #[command(subcommand)]
         command: MetadataCommand,
     },
@@ -39,6 +45,14 @@ pub enum Command {
         /// [env: HOOKWING_SERVER_URL]
         #[arg(long, global = true, value_name = "URL", env = "HOOKWING_SERVER_URL")]
         server: Option<String>,
+        /// The server's admin secret (default: the configured one) [env: HOOKWING_ADMIN_SECRET]
+        #[arg(
+            long = "admin-secret",
+            id = "handlers_admin_secret",
+            global = true,
+            value_name = "SECRET"
+        )]
+        admin_secret: Option<String>,
         #[command(subcommand)]
         command: HandlersCommand,
     },
@@ -53,10 +67,10 @@ pub enum HandlersCommand {
         name: String,
         /// The component (`.wasm`, built for wasm32-wasip2).
         wasm: PathBuf,
-        /// JSON config: allowed_hosts, allow_private_network, memory_limit_mib,
-        /// max_concurrency, config.
+        /// The handler's JSON config: allowed_hosts, allow_private_network, memory_limit_mib,
+        /// max_concurrency, config (any UTF-8).
         #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
+        handler_config: Option<PathBuf>,
     },
     /// List uploaded handlers.
     List,
@@ -73,6 +87,9 @@ pub struct ServeArgs {
     /// Address to listen on (default 127.0.0.1:8080) [env: HOOKWING_LISTEN]
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// `sqlite://path` (default `sqlite://hookwing.db`) or `postgres://…` [env: DATABASE_URL]
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
     /// Hasura metadata directory (actions.graphql, actions.yaml) applied at start
     /// [env: HOOKWING_METADATA_DIR]
     #[arg(long, value_name = "DIR")]
@@ -104,11 +121,41 @@ impl Cli {
             Some(Command::Serve(args)) => args.clone(),
             _ => self.serve.clone(),
         };
+        let database_url = match &self.command {
+            // `hookwing --database-url URL metadata …` and `hookwing metadata … --database-url
+            // URL` both work.
+            Some(Command::Metadata { database_url, .. }) => database_url
+                .clone()
+                .or_else(|| self.serve.database_url.clone()),
+            _ => serve.database_url.clone(),
+        };
+        let admin_secret = match &self.command {
+            Some(Command::Handlers { admin_secret, .. }) => admin_secret.clone(),
+            _ => serve.admin_secret,
+        };
         Overrides {
             listen: serve.listen,
-            database_url: self.database_url.clone(),
+            database_url,
             metadata_dir: serve.metadata_dir,
-            admin_secret: serve.admin_secret,
+            admin_secret,
         }
+    }
+
+    /// The flag of `serve` given before another command (`hookwing --listen X metadata …`),
+    /// which that command would silently ignore.
+    pub fn misplaced_serve_flag(&self) -> Option<&'static str> {
+        if matches!(self.command, None | Some(Command::Serve(_))) {
+            return None;
+        }
+        let given = &self.serve;
+        let metadata = matches!(self.command, Some(Command::Metadata { .. }));
+        [
+            ("--listen", given.listen.is_some()),
+            ("--database-url", given.database_url.is_some() && !metadata),
+            ("--metadata-dir", given.metadata_dir.is_some()),
+            ("--admin-secret", given.admin_secret.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(flag, set)| set.then_some(flag))
     }
 }

@@ -43,6 +43,15 @@ fn describe(error: &anyhow::Error) -> String {
 
 async fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(flag) = cli.misplaced_serve_flag() {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("{flag} is a flag of `serve`; give it after the command that uses it"),
+            )
+            .exit();
+    }
     let config = Config::load(cli.config.as_deref(), &cli.overrides())?;
     init_tracing(&config);
     match cli.command {
@@ -54,23 +63,31 @@ async fn run() -> anyhow::Result<()> {
         }
         Some(Command::Metadata {
             command: MetadataCommand::Apply { dir },
+            ..
         }) => {
             let version = hookwing::ops::apply_metadata_dir(&config, &dir).await?;
             println!("applied {} (resource version {version})", dir.display());
         }
         Some(Command::Metadata {
             command: MetadataCommand::Export { dir },
+            ..
         }) => {
             hookwing::ops::export_metadata_dir(&config, &dir).await?;
             println!("exported metadata to {}", dir.display());
         }
-        Some(Command::Handlers { server, command }) => {
+        Some(Command::Handlers {
+            server, command, ..
+        }) => {
             let base = server.unwrap_or_else(|| format!("http://{}", config.listen));
             let client = AdminClient::new(&base, config.all_admin_secrets().into_iter().next());
             let reply = match command {
-                HandlersCommand::Upload { name, wasm, config } => {
+                HandlersCommand::Upload {
+                    name,
+                    wasm,
+                    handler_config,
+                } => {
                     client
-                        .upload_handler(&name, &wasm, config.as_deref())
+                        .upload_handler(&name, &wasm, handler_config.as_deref())
                         .await?
                 }
                 HandlersCommand::List => client.list_handlers().await?,

@@ -106,7 +106,7 @@ impl AdminClient {
                         path: path.display().to_string(),
                         source,
                     })?;
-                Some(value.to_string())
+                Some(ascii_json(&value))
             }
             None => None,
         };
@@ -127,5 +127,38 @@ impl AdminClient {
     pub async fn delete_handler(&self, name: &str) -> Result<Value, RemoteError> {
         self.send(Method::DELETE, &format!("/v1/handlers/{name}"), None)
             .await
+    }
+}
+
+/// `value` as JSON text with every non-ASCII character written as a `\\u` escape: the config
+/// travels in a header, where only visible ASCII is safe, and any UTF-8 value survives.
+pub fn ascii_json(value: &Value) -> String {
+    let mut text = String::new();
+    for c in value.to_string().chars() {
+        if c.is_ascii() {
+            text.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                text.push_str(&format!("\\u{unit:04x}"));
+            }
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn any_utf8_config_is_sent_as_ascii_and_reads_back_the_same() {
+        let config = json!({"config": {"greeting": "héllo… 🍣", "key": "a\"b"}});
+        let text = ascii_json(&config);
+        assert!(text.is_ascii(), "{text}");
+        let back: Value = serde_json::from_str(&text).expect("JSON");
+        assert_eq!(back, config);
     }
 }

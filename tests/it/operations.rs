@@ -225,3 +225,107 @@ fn command_line_errors_are_one_readable_message() {
     let usage = run(&["metadata", "frobnicate"]);
     assert_eq!(usage.status.code(), Some(2));
 }
+
+fn hookwing(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"));
+    command.args(args);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("run hookwing")
+}
+
+/// Flags work where `--help` shows them, and a bad value is named as the user wrote it.
+#[test]
+fn flags_work_where_help_shows_them_and_bad_values_are_named() {
+    let dir = tempfile::tempdir().expect("dir");
+    let url = format!("sqlite://{}/db.sqlite", dir.path().display());
+    let exported = dir.path().join("exported");
+    let exported = exported.to_str().expect("utf-8");
+    // `--database-url` before the command, or after it.
+    for args in [
+        vec!["--database-url", &url, "metadata", "export", exported],
+        vec!["metadata", "export", exported, "--database-url", &url],
+    ] {
+        let output = hookwing(&args, &[]);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // A flag of `serve` before another command is a usage error, not silently ignored.
+    let misplaced = hookwing(
+        &["--listen", "127.0.0.1:1", "metadata", "export", exported],
+        &[],
+    );
+    assert_eq!(misplaced.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&misplaced.stderr).contains("--listen is a flag of `serve`"));
+    // A bad value names the flag or the variable it came from.
+    let flag = hookwing(&["--listen", "nope"], &[]);
+    let stderr = String::from_utf8_lossy(&flag.stderr);
+    assert_eq!(flag.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("--listen: invalid socket address"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(".rs:"), "no source locations: {stderr}");
+    let variable = hookwing(&[], &[("HOOKWING_DELIVERY__CONCURRENCY", "many")]);
+    let stderr = String::from_utf8_lossy(&variable.stderr);
+    assert!(
+        stderr.contains("HOOKWING_DELIVERY__CONCURRENCY: invalid type"),
+        "{stderr}"
+    );
+}
+
+/// `hookwing handlers upload|list|delete` against a running server with an admin secret, with a
+/// handler config holding characters a header cannot carry as they are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handlers_commands_manage_a_running_servers_components() {
+    let db = crate::harness::TestDb::new(crate::harness::Backend::Sqlite).await;
+    let server = crate::harness::TestServer::start_with(&db, |config| {
+        config.admin_secret = Some("s3cret".into());
+    })
+    .await;
+    let dir = tempfile::tempdir().expect("dir");
+    let wasm = dir.path().join("user_login.wasm");
+    std::fs::write(&wasm, crate::harness::guest_wasm("user-login")).expect("write wasm");
+    let config = dir.path().join("login.json");
+    std::fs::write(
+        &config,
+        r#"{"config": {"greeting": "héllo… 🍣"}, "max_concurrency": 2}"#,
+    )
+    .expect("write config");
+    let base = ["--server", &server.url, "--admin-secret", "s3cret"];
+    let run = |args: &[&str]| {
+        let output = hookwing(&[&["handlers"][..], args, &base[..]].concat(), &[]);
+        assert!(
+            output.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("JSON on stdout")
+    };
+    let uploaded = run(&[
+        "upload",
+        "login",
+        wasm.to_str().expect("utf-8"),
+        "--handler-config",
+        config.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(uploaded["name"], "login", "{uploaded}");
+    let (status, shown) = server.handlers_api(reqwest::Method::GET, "/login").await;
+    assert_eq!(status, 200, "{shown}");
+    assert!(
+        shown.to_string().contains("héllo… 🍣"),
+        "the config arrived intact: {shown}"
+    );
+    let listed = run(&["list"]);
+    assert_eq!(listed["handlers"][0]["name"], "login");
+    run(&["delete", "login"]);
+    assert_eq!(run(&["list"])["handlers"], serde_json::json!([]));
+    // Without the secret, the server says no, and the command fails.
+    let refused = hookwing(&["handlers", "list", "--server", &server.url], &[]);
+    assert_eq!(refused.status.code(), Some(1));
+    server.stop().await;
+}

@@ -323,10 +323,38 @@ pub struct Overrides {
 pub enum ConfigError {
     #[error("config file {0} does not exist")]
     MissingFile(PathBuf),
+    /// A value that cannot be read, named as the user wrote it (the flag, the variable, or
+    /// the file key).
     #[error("invalid configuration: {0}")]
-    Invalid(#[from] Box<figment::Error>),
+    Invalid(String),
     #[error("invalid configuration: {0}")]
     Rule(String),
+}
+
+/// A figment error in the user's terms: `--listen: invalid socket address syntax`,
+/// `HOOKWING_LISTEN: …`, `listen in hookwing.toml: …`.
+fn describe(error: &figment::Error) -> String {
+    let key = error.path.join(".");
+    let place = match &error.metadata {
+        Some(metadata) if metadata.name.contains("Overrides") => {
+            format!("--{}", key.replace('_', "-"))
+        }
+        Some(metadata) if metadata.name.contains("environment") => {
+            let ours = format!("HOOKWING_{}", error.path.join("__").to_ascii_uppercase());
+            match HASURA_ALIASES.iter().find(|(_, aliased)| *aliased == key) {
+                _ if key == "database_url" => "DATABASE_URL".into(),
+                Some((hasura, _)) => format!("{ours} (or {hasura})"),
+                None => ours,
+            }
+        }
+        Some(metadata) => match &metadata.source {
+            Some(source) => format!("{key} in {source}"),
+            None => key.clone(),
+        },
+        None if key.is_empty() => "the configuration".into(),
+        None => key.clone(),
+    };
+    format!("{place}: {}", error.kind)
 }
 
 impl Config {
@@ -360,7 +388,7 @@ impl Config {
             .merge(Env::raw().only(&["DATABASE_URL"]))
             .merge(Serialized::defaults(overrides))
             .extract()
-            .map_err(Box::new)?;
+            .map_err(|error| ConfigError::Invalid(describe(&error)))?;
         config.validate()?;
         config.notices = environment_notices();
         Ok(config)

@@ -28,6 +28,10 @@ pub struct Metrics {
     /// Store operations by name.
     pub store: HistogramVec,
     queue_depth: IntGaugeVec,
+    /// HTTP requests by route (the matched pattern), method and status.
+    http_requests: HistogramVec,
+    /// Open WebSocket connections.
+    pub websockets: prometheus::IntGauge,
 }
 
 impl Default for Metrics {
@@ -81,8 +85,32 @@ impl Metrics {
             &["status"],
         )
         .expect("valid metric");
+        let http_requests = HistogramVec::new(
+            histogram(
+                "hookwing_http_request_duration_seconds",
+                "HTTP requests by route, method and status, and how long they took",
+            ),
+            &["route", "method", "status"],
+        )
+        .expect("valid metric");
+        let websockets = prometheus::IntGauge::new(
+            "hookwing_websocket_connections",
+            "Open GraphQL WebSocket connections",
+        )
+        .expect("valid metric");
+        let build_info = IntGaugeVec::new(
+            Opts::new("hookwing_build_info", "The running build: always 1"),
+            &["version"],
+        )
+        .expect("valid metric");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
         for collector in [
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(http_requests.clone()),
+            Box::new(websockets.clone()),
+            Box::new(build_info),
             Box::new(attempts.clone()),
             Box::new(wasm_instantiation.clone()),
             Box::new(store.clone()),
@@ -100,7 +128,17 @@ impl Metrics {
             wasm_instantiation,
             store,
             queue_depth,
+            http_requests,
+            websockets,
         }
+    }
+
+    /// Records one HTTP request. `route` is the matched pattern, never the raw path, so the
+    /// series stay few whatever clients send.
+    pub fn http_request(&self, route: &str, method: &str, status: u16, took: Duration) {
+        self.http_requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .observe(took.as_secs_f64());
     }
 
     /// Sets the queue-depth gauges: asynchronous events `waiting` and `delivering`.

@@ -259,3 +259,90 @@ async fn metrics_need_the_admin_secret_or_the_metrics_secret_unless_made_public(
     assert_eq!(open.status().as_u16(), 200, "public by choice");
     server.stop().await;
 }
+
+/// `/metrics` read with a Prometheus text-format parser, as a scraper reads it: HTTP requests
+/// by route, method and status; open WebSocket connections; the build.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_websocket_and_build_series_parse_as_prometheus_text() {
+    let webhook = WebhookServer::login_ok().await;
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = TestServer::start(&db).await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action(&format!("{}/login", webhook.url), json!({})))
+        .await;
+    for _ in 0..3 {
+        server.graphql(LOGIN_MUTATION, json!({})).await;
+    }
+    let url = format!("{}/v1/graphql", server.url.replacen("http", "ws", 1));
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("connect");
+
+    let scrape_parsed = || async {
+        let text = scrape(&server).await;
+        let lines = text.lines().map(|line| Ok(line.to_owned()));
+        prometheus_parse::Scrape::parse(lines).expect("Prometheus text format")
+    };
+    let value = |scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]| {
+        scrape
+            .samples
+            .iter()
+            .find(|sample| {
+                sample.metric == name
+                    && labels
+                        .iter()
+                        .all(|(key, value)| sample.labels.get(key) == Some(*value))
+            })
+            .map(|sample| match sample.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(ref buckets) => {
+                    buckets.last().map_or(0.0, |bucket| bucket.count)
+                }
+                _ => f64::NAN,
+            })
+    };
+    let parsed = scrape_parsed().await;
+    let graphql = [
+        ("route", "/v1/graphql"),
+        ("method", "POST"),
+        ("status", "200"),
+    ];
+    let calls = value(
+        &parsed,
+        "hookwing_http_request_duration_seconds_count",
+        &graphql,
+    )
+    .or_else(|| value(&parsed, "hookwing_http_request_duration_seconds", &graphql));
+    assert!(calls.is_some_and(|n| n >= 3.0), "{calls:?}");
+    assert_eq!(
+        value(
+            &parsed,
+            "hookwing_build_info",
+            &[("version", env!("CARGO_PKG_VERSION"))]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        value(&parsed, "hookwing_websocket_connections", &[]),
+        Some(1.0)
+    );
+
+    drop(socket);
+    let mut open = None;
+    for _ in 0..50 {
+        open = value(
+            &scrape_parsed().await,
+            "hookwing_websocket_connections",
+            &[],
+        );
+        if open == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(open, Some(0.0), "a closed connection is no longer counted");
+    server.stop().await;
+}

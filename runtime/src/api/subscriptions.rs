@@ -177,7 +177,12 @@ async fn subscriptions(
     let upgrade_headers = request.headers().clone();
     // The connection's input ends when its credential expires, which closes the connection.
     let (expiry, expires) = tokio::sync::watch::channel(None);
-    let payload = payload.take_until(expired(expires));
+    let open = OpenConnection::new(state.metrics.websockets.clone());
+    // The input is dropped when the connection ends, and the count with it.
+    let payload = payload.take_until(expired(expires)).map(move |frame| {
+        let _counted = &open;
+        frame
+    });
     GraphQLSubscription::new(executor)
         .on_connection_init(move |payload: Value| async move {
             let headers = merged_headers(upgrade_headers, &payload);
@@ -199,6 +204,22 @@ async fn subscriptions(
             Ok(data)
         })
         .start(&request, payload)
+}
+
+/// One open connection in `hookwing_websocket_connections`, for as long as it lives.
+struct OpenConnection(prometheus::IntGauge);
+
+impl OpenConnection {
+    fn new(gauge: prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Resolves when the connection's credential expires (as `connection_init` reported it);

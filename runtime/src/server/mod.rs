@@ -76,9 +76,27 @@ pub async fn serve(
     spawn_refresher(&state);
     let app_state = state.clone();
     let server = HttpServer::new(move || {
+        let metrics = app_state.metrics.clone();
         App::new()
             .app_data(app_state.clone())
             .wrap(app_state.cors.middleware())
+            .wrap_fn(move |request, service| {
+                use actix_web::dev::Service as _;
+                let started = std::time::Instant::now();
+                let metrics = metrics.clone();
+                let method = request.method().to_string();
+                let answer = service.call(request);
+                async move {
+                    let response = answer.await?;
+                    let route = response
+                        .request()
+                        .match_pattern()
+                        .unwrap_or_else(|| "unmatched".into());
+                    let status = response.status().as_u16();
+                    metrics.http_request(&route, &method, status, started.elapsed());
+                    Ok(response)
+                }
+            })
             .configure(routes)
     })
     .listen(listener)

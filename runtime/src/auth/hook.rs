@@ -49,18 +49,7 @@ fn cache_time(body: &serde_json::Map<String, Value>) -> Option<Duration> {
             .find(|(key, _)| key.eq_ignore_ascii_case(name))
             .and_then(|(_, value)| value.as_str())
     };
-    if let Some(control) = get("cache-control") {
-        return control.split(',').find_map(|directive| {
-            let (name, seconds) = directive.trim().split_once('=')?;
-            name.eq_ignore_ascii_case("max-age")
-                .then(|| seconds.trim().parse().ok().map(Duration::from_secs))
-                .flatten()
-        });
-    }
-    let at = chrono::DateTime::parse_from_rfc2822(get("expires")?.trim()).ok()?;
-    (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
-        .to_std()
-        .ok()
+    super::freshness::cache_time(get("cache-control"), get("expires"))
 }
 
 impl AuthHook {

@@ -1,6 +1,7 @@
 //! Who is calling: the admin (admin secret, or anyone in dev mode), a JWT holder acting as one
 //! of its allowed roles, or the unauthorized role — with the session variables handlers get.
 
+mod freshness;
 mod hook;
 mod jwt;
 

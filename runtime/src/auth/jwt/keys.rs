@@ -58,25 +58,8 @@ fn set_from(text: &str, what: &str) -> Result<KeySet, String> {
 /// How long a response may be cached: `Cache-Control: max-age`, else `Expires`, else not at
 /// all (the set is then fetched again only for an unknown key id).
 fn cache_time(headers: &HeaderMap) -> Option<Duration> {
-    let max_age = headers
-        .get(CACHE_CONTROL)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|value| {
-            value.split(',').find_map(|directive| {
-                let (name, seconds) = directive.trim().split_once('=')?;
-                name.eq_ignore_ascii_case("max-age")
-                    .then(|| seconds.trim().parse::<u64>().ok())
-                    .flatten()
-            })
-        })
-        .map(Duration::from_secs);
-    max_age.or_else(|| {
-        let expires = headers.get(EXPIRES)?.to_str().ok()?;
-        let at = chrono::DateTime::parse_from_rfc2822(expires.trim()).ok()?;
-        (at.with_timezone(&chrono::Utc) - chrono::Utc::now())
-            .to_std()
-            .ok()
-    })
+    let header = |name| headers.get(name).and_then(|value| value.to_str().ok());
+    crate::auth::freshness::cache_time(header(CACHE_CONTROL), header(EXPIRES))
 }
 
 impl Keys {

@@ -394,12 +394,15 @@ async fn unauthorized_role_sees_only_what_it_is_granted() {
 
 async fn webhooks_are_signed_per_standard_webhooks(backend: Backend) {
     let global = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let per_action = "a-plain-per-action-signing-secret";
+    // The base64 alone, without `whsec_`: the official library reads it the same way.
+    let per_action = "cGVyLWFjdGlvbi1zaWduaW5nLXNlY3JldA==";
     let webhook = WebhookServer::login_ok().await;
     let db = TestDb::new(backend).await;
     let server = TestServer::start_with(&db, |config| {
         config.webhook_signing_secret = Some(global.into());
-        config.environment = Environment::default().with("LOGIN_SIGNING_SECRET", per_action);
+        config.environment = Environment::default()
+            .with("LOGIN_SIGNING_SECRET", per_action)
+            .with("PLAIN_SECRET", "a-plain-text-signing-secret");
     })
     .await;
     server.metadata_ok(crate::harness::login_types()).await;
@@ -423,7 +426,7 @@ async fn webhooks_are_signed_per_standard_webhooks(backend: Backend) {
     };
     let global_verifier = standardwebhooks::Webhook::new(global).expect("whsec secret");
     let action_verifier =
-        standardwebhooks::Webhook::from_bytes(per_action.as_bytes().to_vec()).expect("secret");
+        standardwebhooks::Webhook::new(per_action).expect("the secret as configured");
     let first = &webhook.requests()[0];
     assert!(
         signed_with(&global_verifier, first),
@@ -447,6 +450,22 @@ async fn webhooks_are_signed_per_standard_webhooks(backend: Backend) {
         "the action's own secret wins"
     );
     assert!(!signed_with(&global_verifier, second));
+
+    // A plain-text secret, which no Standard Webhooks library could be configured with, is
+    // refused with advice.
+    let plain =
+        crate::harness::login_action(&url, json!({"signing_secret_from_env": "PLAIN_SECRET"}));
+    let (status, body) = server
+        .metadata(json!({"type": "update_action", "args": plain["args"]}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("whsec_"),
+        "{body}"
+    );
 
     let missing = crate::harness::login_action(&url, json!({"signing_secret_from_env": "NOPE"}));
     let (status, body) = server

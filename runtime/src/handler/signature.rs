@@ -19,15 +19,17 @@ impl std::fmt::Debug for SigningKey {
 }
 
 impl SigningKey {
-    /// `whsec_<base64>` (the Standard Webhooks form: the key is the decoded bytes), or any
-    /// other non-empty string, used as the key bytes as they are.
+    /// `whsec_<base64>`, or the base64 alone: the key is the decoded bytes, exactly as every
+    /// Standard Webhooks library reads a secret, so a receiver configured with the same
+    /// string verifies what this server signs. Anything else is refused, since those
+    /// libraries could not be configured with it.
     pub fn parse(secret: &str) -> Result<Self, String> {
-        let key = match secret.strip_prefix("whsec_") {
-            Some(encoded) => STANDARD
-                .decode(encoded)
-                .map_err(|e| format!("a whsec_ signing secret must be base64: {e}"))?,
-            None => secret.as_bytes().to_vec(),
-        };
+        let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
+        let key = STANDARD.decode(encoded).map_err(|_| {
+            "a signing secret is `whsec_<base64>` (or the base64 alone), as Standard Webhooks \
+             libraries read it; for a plain-text secret give `whsec_` and its base64"
+                .to_owned()
+        })?;
         if key.len() < 16 {
             return Err("a signing secret must be at least 16 bytes".into());
         }
@@ -65,7 +67,13 @@ mod tests {
     #[test]
     fn short_or_malformed_secrets_are_refused() {
         assert!(SigningKey::parse("whsec_!!!").is_err());
-        assert!(SigningKey::parse("short").is_err());
-        assert!(SigningKey::parse("a-long-enough-plain-secret").is_ok());
+        assert!(SigningKey::parse("whsec_c2hvcnQ=").is_err(), "5 bytes");
+        // Plain text is not what the Standard Webhooks libraries read: refused, with advice.
+        let plain = SigningKey::parse("a-long-enough-plain-secret").expect_err("plain");
+        assert!(plain.contains("whsec_"), "{plain}");
+        // The base64 without its prefix is the same key, as the libraries read it.
+        let bare = SigningKey::parse("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("bare");
+        let prefixed = SigningKey::parse("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").expect("key");
+        assert_eq!(bare.sign("i", 1, b"b"), prefixed.sign("i", 1, b"b"));
     }
 }

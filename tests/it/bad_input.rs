@@ -169,6 +169,16 @@ async fn one_request_cannot_flood_the_store_through_batches_or_aliases(backend: 
     refused(aliases(101), "too-many-action-calls").await;
     refused(Value::Array(vec![aliases(60); 2]), "too-many-action-calls").await;
     refused(Value::Array(vec![aliases(1); 21]), "batch-too-large").await;
+    // Fragments that each spread the next twice: 2^30 calls, counted without expanding them.
+    let mut doubling = String::from("mutation { ...F0 }");
+    for i in 0..30 {
+        doubling.push_str(&format!(
+            " fragment F{i} on mutation_root {{ ...F{next} ...F{next} }}",
+            next = i + 1
+        ));
+    }
+    doubling.push_str(" fragment F30 on mutation_root { asyncLogin(username: \"x\") }");
+    refused(json!({"query": doubling}), "too-many-action-calls").await;
     let wide = (0..300)
         .map(|i| format!("f{i}: __typename"))
         .collect::<Vec<_>>()

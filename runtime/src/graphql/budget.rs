@@ -4,7 +4,7 @@
 //! it selects in all. async-graphql's own limits count one operation at a time; a batch of
 //! many operations, or one operation of many aliases, would otherwise pass them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 
@@ -21,8 +21,8 @@ pub struct Cost {
 
 impl std::ops::AddAssign for Cost {
     fn add_assign(&mut self, other: Self) {
-        self.fields += other.fields;
-        self.calls += other.calls;
+        self.fields = self.fields.saturating_add(other.fields);
+        self.calls = self.calls.saturating_add(other.calls);
     }
 }
 
@@ -51,56 +51,63 @@ pub fn cost(document: &ExecutableDocument, name: Option<&str>) -> Cost {
     };
     let mut walk = Walk {
         document,
-        fields: 0,
         open: HashSet::new(),
+        fragments: HashMap::new(),
     };
-    let calls = walk.selection_set(&operation.node.selection_set.node, 0, true);
-    Cost {
-        fields: walk.fields,
-        calls,
-    }
+    let (fields, calls) = walk.selection_set(&operation.node.selection_set.node, 0);
+    Cost { fields, calls }
 }
 
 struct Walk<'a> {
     document: &'a ExecutableDocument,
-    fields: usize,
     /// Fragments being expanded on the current path, so a cycle ends the walk.
     open: HashSet<&'a str>,
+    /// Each fragment's cost, counted once however often it is spread: a document whose
+    /// fragments each spread the next twice would otherwise cost 2^depth to count.
+    fragments: HashMap<&'a str, (usize, usize)>,
 }
 
 impl<'a> Walk<'a> {
-    /// Counts the fields of `set` into `self.fields`; returns its root calls when `root`.
-    fn selection_set(&mut self, set: &'a SelectionSet, depth: usize, root: bool) -> usize {
+    /// The fields of `set` (fragments expanded), and the calls it makes if it is the root.
+    fn selection_set(&mut self, set: &'a SelectionSet, depth: usize) -> (usize, usize) {
         if depth > MAX_FRAGMENT_DEPTH {
-            return 0;
+            return (0, 0);
         }
-        let mut calls = 0;
+        let (mut fields, mut calls) = (0usize, 0usize);
         for selection in &set.items {
-            match &selection.node {
+            let (more_fields, more_calls) = match &selection.node {
                 Selection::Field(field) => {
-                    self.fields += 1;
-                    if root && !field.node.name.node.starts_with("__") {
-                        calls += 1;
-                    }
-                    self.selection_set(&field.node.selection_set.node, depth + 1, false);
+                    let (inner, _) = self.selection_set(&field.node.selection_set.node, depth + 1);
+                    let call = usize::from(!field.node.name.node.starts_with("__"));
+                    (inner.saturating_add(1), call)
                 }
                 Selection::InlineFragment(fragment) => {
-                    calls += self.selection_set(&fragment.node.selection_set.node, depth + 1, root);
+                    self.selection_set(&fragment.node.selection_set.node, depth + 1)
                 }
                 Selection::FragmentSpread(spread) => {
-                    let name = spread.node.fragment_name.node.as_str();
-                    let Some(fragment) = self.document.fragments.get(name) else {
-                        continue;
-                    };
-                    if !self.open.insert(name) {
-                        continue;
-                    }
-                    calls += self.selection_set(&fragment.node.selection_set.node, depth + 1, root);
-                    self.open.remove(name);
+                    self.fragment(spread.node.fragment_name.node.as_str(), depth)
                 }
-            }
+            };
+            fields = fields.saturating_add(more_fields);
+            calls = calls.saturating_add(more_calls);
         }
-        calls
+        (fields, calls)
+    }
+
+    fn fragment(&mut self, name: &'a str, depth: usize) -> (usize, usize) {
+        if let Some(cost) = self.fragments.get(name) {
+            return *cost;
+        }
+        let Some(fragment) = self.document.fragments.get(name) else {
+            return (0, 0);
+        };
+        if !self.open.insert(name) {
+            return (0, 0);
+        }
+        let cost = self.selection_set(&fragment.node.selection_set.node, depth + 1);
+        self.open.remove(name);
+        self.fragments.insert(name, cost);
+        cost
     }
 }
 
@@ -186,6 +193,23 @@ mod tests {
             }
         );
         assert_eq!(of(two, Some("C")), Cost::default());
+    }
+
+    #[test]
+    fn fragments_spread_many_times_are_counted_once_each() {
+        // Each fragment spreads the next twice: 2^30 fields if expanded, one walk if not.
+        let mut query = String::from("{ ...F0 }");
+        for i in 0..30 {
+            query.push_str(&format!(
+                " fragment F{i} on T {{ ...F{} ...F{} }}",
+                i + 1,
+                i + 1
+            ));
+        }
+        query.push_str(" fragment F30 on T { x }");
+        let cost = of(&query, None);
+        assert_eq!(cost.calls, 1 << 30);
+        assert_eq!(cost.fields, 1 << 30);
     }
 
     #[test]

@@ -83,7 +83,7 @@ pub struct Config {
     #[serde(default)]
     pub unauthorized_role: Option<String>,
     /// Standard Webhooks signing secret for every webhook without one of its own
-    /// (`whsec_<base64>`, or any other string used as the key bytes).
+    /// (`whsec_<base64>` or the base64 alone, as Standard Webhooks libraries read it).
     #[serde(default)]
     pub webhook_signing_secret: Option<String>,
     /// Names this replica as lease owner; defaults to a fresh id per process.

@@ -93,16 +93,8 @@ fn cross_site_get(state: &AppState, request: &HttpRequest) -> bool {
 
 /// Whether the operation `name` picks in `document` is a mutation or a subscription.
 fn changes_something(document: &ExecutableDocument, name: Option<&str>) -> bool {
-    document
-        .operations
-        .iter()
-        .any(|(operation_name, operation)| {
-            let chosen = match name {
-                Some(wanted) => operation_name.is_some_and(|found| found.as_str() == wanted),
-                None => true,
-            };
-            chosen && operation.node.ty != OperationType::Query
-        })
+    budget::chosen_operations(document, name)
+        .any(|operation| operation.node.ty != OperationType::Query)
 }
 
 /// `POST /v1/graphql`.

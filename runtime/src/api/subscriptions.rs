@@ -138,12 +138,8 @@ impl Executor for RoleExecutor {
 /// Whether `request` (whose parsed query is `document`) runs a subscription; an unparsable
 /// one goes the stream way, which reports the error.
 fn is_subscription(document: &ExecutableDocument, request: &Request) -> bool {
-    document.operations.iter().any(|(name, operation)| {
-        let chosen = match request.operation_name.as_deref() {
-            Some(wanted) => name.is_some_and(|name| name.as_str() == wanted),
-            None => true,
-        };
-        chosen && operation.node.ty == async_graphql_parser::types::OperationType::Subscription
+    budget::chosen_operations(document, request.operation_name.as_deref()).any(|operation| {
+        operation.node.ty == async_graphql_parser::types::OperationType::Subscription
     })
 }
 

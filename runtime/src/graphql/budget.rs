@@ -6,7 +6,10 @@
 
 use std::collections::{HashMap, HashSet};
 
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::Positioned;
+use async_graphql::parser::types::{
+    ExecutableDocument, OperationDefinition, Selection, SelectionSet,
+};
 
 use crate::config::Limits;
 
@@ -37,16 +40,25 @@ pub struct OverBudget {
 /// Fragments nest at most this deep when counting; deeper is already a validation error.
 const MAX_FRAGMENT_DEPTH: usize = 64;
 
-/// The cost of the operation `name` picks (the only one when `None`) in `document`.
-pub fn cost(document: &ExecutableDocument, name: Option<&str>) -> Cost {
-    let operation = document
+/// The operations of `document` a request naming `name` may run: the one of that name, or
+/// every one when it names none (async-graphql then insists there is only one).
+pub fn chosen_operations<'d>(
+    document: &'d ExecutableDocument,
+    name: Option<&'d str>,
+) -> impl Iterator<Item = &'d Positioned<OperationDefinition>> {
+    document
         .operations
         .iter()
-        .find(|(operation_name, _)| match name {
+        .filter(move |(operation_name, _)| match name {
             Some(wanted) => operation_name.is_some_and(|found| found.as_str() == wanted),
             None => true,
-        });
-    let Some((_, operation)) = operation else {
+        })
+        .map(|(_, operation)| operation)
+}
+
+/// The cost of the operation `name` picks (the only one when `None`) in `document`.
+pub fn cost(document: &ExecutableDocument, name: Option<&str>) -> Cost {
+    let Some(operation) = chosen_operations(document, name).next() else {
         return Cost::default();
     };
     let mut walk = Walk {

@@ -5,7 +5,7 @@ use actix_web::http::header::{ACCEPT, ORIGIN};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
-use async_graphql::{BatchRequest, BatchResponse, Request, Response};
+use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
 
 use super::body;
 use super::error::{Envelope, GraphqlError};
@@ -63,7 +63,8 @@ async fn execute_get(
         ));
     }
     let name = operation.operation_name.clone();
-    if state.parsed.parse(&mut operation).is_ok()
+    let parsed = state.parsed.parse(&mut operation);
+    if parsed.is_ok()
         && let Ok(document) = operation.parsed_query()
         && changes_something(document, name.as_deref())
     {
@@ -74,8 +75,12 @@ async fn execute_get(
         ));
     }
     let session = state.auth.authenticate(request.headers()).await?;
-    respond(&state, &request, session, BatchRequest::Single(operation)).await
+    respond(&state, &request, session, false, vec![(operation, parsed)]).await
 }
+
+/// An operation and how its parse went (through the server's cache of parsed documents),
+/// parsed once for the budget, the GET check and the run.
+type Parsed = (Request, Result<(), ServerError>);
 
 /// Whether a `GET` comes from a page on another site that the CORS policy does not allow.
 fn cross_site_get(state: &AppState, request: &HttpRequest) -> bool {
@@ -120,29 +125,37 @@ async fn execute(
             format!("the request body is not a GraphQL request: {error}"),
         )
     })?;
-    respond(&state, &request, session, batch).await
+    let (batched, operations) = match batch {
+        BatchRequest::Single(one) => (false, vec![one]),
+        BatchRequest::Batch(many) => (true, many),
+    };
+    let operations = operations
+        .into_iter()
+        .map(|mut operation| {
+            let parsed = state.parsed.parse(&mut operation);
+            (operation, parsed)
+        })
+        .collect();
+    respond(&state, &request, session, batched, operations).await
 }
 
-/// Runs `batch` for `session` and answers, the same for `POST` and `GET`.
+/// Runs the parsed `operations` for `session` and answers, the same for `POST` and `GET`.
 async fn respond(
     state: &AppState,
     request: &HttpRequest,
     session: Session,
-    batch: BatchRequest,
+    batched: bool,
+    mut operations: Vec<Parsed>,
 ) -> Result<HttpResponse, GraphqlError> {
     let client_headers = ClientHeaders::capture(request.headers());
     let live = state.live();
     let schema = live.schema_for(session.role());
-    let (batched, mut operations) = match batch {
-        BatchRequest::Single(one) => (false, vec![one]),
-        BatchRequest::Batch(many) => (true, many),
-    };
     // The whole request's budget is checked before any of it runs, so a refused request
     // stores nothing and calls nothing.
     let mut total = Cost::default();
-    for operation in &mut operations {
+    for (operation, parsed) in &mut operations {
         let name = operation.operation_name.clone();
-        if state.parsed.parse(operation).is_ok()
+        if parsed.is_ok()
             && let Ok(document) = operation.parsed_query()
         {
             total += budget::cost(document, name.as_deref());
@@ -151,9 +164,9 @@ async fn respond(
     budget::check(operations.len(), total, &state.config.limits)
         .map_err(|over| GraphqlError::new(StatusCode::BAD_REQUEST, over.code, over.message))?;
     let mut responses = Vec::with_capacity(operations.len());
-    for one in operations {
+    for (one, parsed) in operations {
         let context = (session.clone(), client_headers.clone());
-        responses.push(run(state, schema, one, context.0, context.1).await);
+        responses.push(run(schema, one, parsed, context.0, context.1).await);
     }
     let response = if batched {
         BatchResponse::Batch(responses)
@@ -196,13 +209,13 @@ async fn respond(
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
 
 async fn run(
-    state: &AppState,
     schema: &async_graphql::dynamic::Schema,
-    mut request: Request,
+    request: Request,
+    parsed: Result<(), ServerError>,
     session: Session,
     client_headers: ClientHeaders,
 ) -> Response {
-    if let Err(mut error) = state.parsed.parse(&mut request) {
+    if let Err(mut error) = parsed {
         ensure_code(&mut error, "parse-failed");
         return Response::from_errors(vec![error]);
     }

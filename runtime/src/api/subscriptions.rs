@@ -91,10 +91,11 @@ impl Executor for RoleExecutor {
 
     fn execute_stream(
         &self,
-        request: Request,
+        mut request: Request,
         session_data: Option<Arc<Data>>,
     ) -> BoxStream<'static, Response> {
         let schema = self.schema();
+        // Parsed once, here: the document is handed to async-graphql with the request.
         let document = async_graphql_parser::parse_query(&request.query).ok();
         // The same budget as over HTTP: one operation's action calls.
         if let Some(document) = &document {
@@ -109,10 +110,13 @@ impl Executor for RoleExecutor {
         }
         // Queries and mutations sent over the socket are answered once; async-graphql's
         // stream path would refuse them on a schema without subscriptions.
-        if !document
+        let subscription = document
             .as_ref()
-            .is_none_or(|document| is_subscription(document, &request))
-        {
+            .is_none_or(|document| is_subscription(document, &request));
+        if let Some(document) = document {
+            request.set_parsed_query(document);
+        }
+        if !subscription {
             // Operations run only after `connection_init`, which sets the session.
             let Some(session) = self.session.get().cloned() else {
                 let refused =

@@ -454,17 +454,11 @@ impl RequestTransform {
                 }
             },
             Some(BodyTransform::Form(pairs)) => {
-                let mut encoded = Vec::with_capacity(pairs.len());
-                for (key, value) in pairs {
-                    if let Some(value) = text(value) {
-                        encoded.push(format!(
-                            "{}={}",
-                            kriti::escape_uri(key),
-                            kriti::escape_uri(&value)
-                        ));
-                    }
-                }
-                Some(encoded.join("&").into_bytes())
+                let rendered: Vec<(String, Option<String>)> = pairs
+                    .iter()
+                    .filter_map(|(key, value)| text(value).map(|value| (key.clone(), Some(value))))
+                    .collect();
+                Some(encode_query(&rendered).into_bytes())
             }
         };
         if !errors.is_empty() {
@@ -583,16 +577,12 @@ impl ResponseTransform {
                 template.render(&bindings, &functions).map_err(failed)?
             }
             Some(BodyTransform::Form(pairs)) => {
-                let mut encoded = Vec::with_capacity(pairs.len());
+                let mut rendered = Vec::with_capacity(pairs.len());
                 for (key, value) in pairs {
                     let value = value.render(&bindings, &functions).map_err(failed)?;
-                    encoded.push(format!(
-                        "{}={}",
-                        kriti::escape_uri(key),
-                        kriti::escape_uri(&kriti::to_text(&value))
-                    ));
+                    rendered.push((key.clone(), Some(kriti::to_text(&value))));
                 }
-                Value::String(encoded.join("&"))
+                Value::String(encode_query(&rendered))
             }
         };
         Ok(value.to_string().into_bytes())
@@ -725,7 +715,8 @@ fn query_pairs_json(url: &str) -> Value {
     )
 }
 
-/// Every key and value percent-encoded but for the unreserved characters.
+/// Every key and value percent-encoded but for the unreserved characters: a query string,
+/// and the body of `x_www_form_urlencoded` (where every value is present).
 fn encode_query(pairs: &[(String, Option<String>)]) -> String {
     pairs
         .iter()

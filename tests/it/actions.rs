@@ -4,26 +4,12 @@
 use std::time::Duration;
 
 use hookwing::store::{AttemptOutcome, EventState};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::harness::{
-    Backend, LOGIN_MUTATION, Reply, TestDb, TestServer, WebhookServer, login_action, login_types,
+    Backend, LOGIN_MUTATION, Reply, TestDb, TestServer, WebhookServer, login_server,
     on_both_backends,
 };
-
-async fn login_server(
-    backend: Backend,
-    webhook: &WebhookServer,
-    extra: Value,
-) -> (TestDb, TestServer) {
-    let db = TestDb::new(backend).await;
-    let server = TestServer::start(&db).await;
-    server.metadata_ok(login_types()).await;
-    server
-        .metadata_ok(login_action(&format!("{}/login", webhook.url), extra))
-        .await;
-    (db, server)
-}
 
 on_both_backends!(
     null_elements_of_lists_stay_null_at_every_depth,

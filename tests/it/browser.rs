@@ -8,9 +8,7 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::harness::{
-    Backend, Reply, TestDb, TestServer, WebhookServer, async_login, login_action, login_types,
-};
+use crate::harness::{Backend, Reply, WebhookServer, async_login, login_server};
 
 fn browser_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("browser")
@@ -52,12 +50,7 @@ async fn a_page_on_another_origin_calls_actions_and_receives_a_subscription() {
         return;
     }
     let webhook = WebhookServer::login_ok().await;
-    let db = TestDb::new(Backend::Sqlite).await;
-    let server = TestServer::start(&db).await;
-    server.metadata_ok(login_types()).await;
-    server
-        .metadata_ok(login_action(&format!("{}/login", webhook.url), json!({})))
-        .await;
+    let (_db, server) = login_server(Backend::Sqlite, &webhook, json!({})).await;
     let login = format!("{}/login", webhook.url);
     let async_action = async_login(&login, json!({}));
     let only_the_action = json!({"type": "create_action",

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::harness::{
     Backend, LOGIN_MUTATION, Reply, TestDb, TestServer, WebhookServer, async_login, login_action,
-    login_types, on_both_backends,
+    login_server, login_types, on_both_backends,
 };
 
 on_both_backends!(metrics_count_calls_attempts_and_the_queue);
@@ -265,12 +265,7 @@ async fn metrics_need_the_admin_secret_or_the_metrics_secret_unless_made_public(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_websocket_and_build_series_parse_as_prometheus_text() {
     let webhook = WebhookServer::login_ok().await;
-    let db = TestDb::new(Backend::Sqlite).await;
-    let server = TestServer::start(&db).await;
-    server.metadata_ok(login_types()).await;
-    server
-        .metadata_ok(login_action(&format!("{}/login", webhook.url), json!({})))
-        .await;
+    let (_db, server) = login_server(Backend::Sqlite, &webhook, json!({})).await;
     for _ in 0..3 {
         server.graphql(LOGIN_MUTATION, json!({})).await;
     }

@@ -5,8 +5,8 @@ use hookwing::config::Environment;
 use serde_json::json;
 
 use crate::harness::{
-    Backend, LOGIN_MUTATION, Reply, TestDb, TestServer, WebhookServer, login_action, login_types,
-    on_both_backends,
+    Backend, LOGIN_MUTATION, Reply, TestDb, TestServer, WebhookServer, login_action, login_server,
+    login_types, on_both_backends,
 };
 
 on_both_backends!(
@@ -149,12 +149,7 @@ async fn a_sync_webhooks_cookies_reach_the_client(backend: Backend) {
             .with_header("set-cookie", "theme=dark")
     })
     .await;
-    let db = TestDb::new(backend).await;
-    let server = TestServer::start(&db).await;
-    server.metadata_ok(login_types()).await;
-    server
-        .metadata_ok(login_action(&format!("{}/login", webhook.url), json!({})))
-        .await;
+    let (_db, server) = login_server(backend, &webhook, json!({})).await;
     let response = server.graphql_http(json!({"query": LOGIN_MUTATION})).await;
     let cookies: Vec<String> = response
         .headers()

@@ -348,6 +348,22 @@ pub fn login_types() -> Value {
     }})
 }
 
+/// A server (with default settings) on a fresh database of `backend`, whose `userLogin`
+/// action (with extra definition keys) calls `webhook`'s `/login`.
+pub async fn login_server(
+    backend: Backend,
+    webhook: &WebhookServer,
+    extra: Value,
+) -> (TestDb, TestServer) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action(&format!("{}/login", webhook.url), extra))
+        .await;
+    (db, server)
+}
+
 /// A `create_action` for `userLogin(username, password): UserInfo` with extra definition keys.
 pub fn login_action(handler: &str, extra: Value) -> Value {
     let mut definition = json!({

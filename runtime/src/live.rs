@@ -237,6 +237,7 @@ impl Served {
             match effect {
                 SideEffect::ClearData { action } => {
                     let deleted = self.store.delete_events_of_action(&action).await?;
+                    self.store.prune_documents().await?;
                     tracing::info!(action, deleted, "cleared events of dropped action");
                 }
                 // Nothing to re-read: this request just wrote what is stored.

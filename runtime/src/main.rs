@@ -4,12 +4,20 @@ use anyhow::Context;
 use clap::Parser;
 use hookwing::cli::{Cli, Command, HandlersCommand, MetadataCommand};
 use hookwing::config::{Config, LogFormat};
+use hookwing::handler::wasm::compiler;
 use hookwing::remote::AdminClient;
 use tracing_subscriber::EnvFilter;
 
 /// Runs the command; a failure is printed once, as one line per cause, with exit code 1
 /// (usage errors are clap's: exit code 2). Never a backtrace: these are the user's errors.
 fn main() -> std::process::ExitCode {
+    // The child a server starts to compile an upload within budget: not a command of users,
+    // so not in `--help`, and nothing of the server's (configuration, runtime) set up.
+    let mut args = std::env::args_os().skip(1);
+    if args.next().as_deref() == Some(std::ffi::OsStr::new(compiler::SUBCOMMAND)) {
+        let job = args.next().unwrap_or_default();
+        return compiler::child_main(&job.to_string_lossy());
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -52,7 +60,9 @@ async fn run() -> anyhow::Result<()> {
             )
             .exit();
     }
-    let config = Config::load(cli.config.as_deref(), &cli.overrides())?;
+    let mut config = Config::load(cli.config.as_deref(), &cli.overrides())?;
+    // Uploads are compiled by this same binary, in a child process.
+    config.wasm.compiler = std::env::current_exe().ok();
     init_tracing(&config);
     match cli.command {
         None | Some(Command::Serve(_)) => {

@@ -11,6 +11,7 @@ on_both_backends!(
     bad_graphql_requests_are_refused_before_anything_is_stored,
     oversized_handler_reply_is_a_failed_attempt,
     one_request_cannot_flood_the_store_through_batches_or_aliases,
+    a_request_document_is_stored_once_however_many_events_it_creates,
 );
 
 async fn bad_graphql_requests_are_refused_before_anything_is_stored(backend: Backend) {
@@ -198,5 +199,100 @@ async fn one_request_cannot_flood_the_store_through_batches_or_aliases(backend: 
     assert_eq!(status, 200, "{body}");
     assert!(body[1]["data"]["a49"].is_string(), "{body}");
     assert_eq!(db.events("asyncLogin").await.len(), 100);
+    server.stop().await;
+}
+
+/// Each event used to store the whole request document: one request of 100 calls stored it
+/// 100 times (a 51 KB request, 41 MB). Now it is stored once, and named by every event, whose
+/// handler still receives it whole.
+async fn a_request_document_is_stored_once_however_many_events_it_creates(backend: Backend) {
+    let webhook = WebhookServer::login_ok().await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start_with(&db, |config| {
+        config.limits.max_body_bytes = 1 << 20;
+    })
+    .await;
+    server
+        .metadata_ok(async_login(&format!("{}/login", webhook.url), json!({})))
+        .await;
+    let calls: Vec<String> = (0..100)
+        .map(|i| format!("a{i}: asyncLogin(username: \"x\")"))
+        .collect();
+    // A comment makes the document about 50 KB, as in the attack.
+    let padding = format!("# {}\n", "x".repeat(50_000));
+    let query = format!("{padding}mutation {{ {} }}", calls.join(" "));
+    let request = json!({"query": query});
+    let request_bytes = i64::try_from(request.to_string().len()).expect("size");
+    let (status, body) = server.graphql_raw(request.clone(), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    // The same document again (clients send the same query each time): no new row.
+    let (status, _) = server.graphql_raw(request, &[]).await;
+    assert_eq!(status, 200);
+
+    let events = db.events("asyncLogin").await;
+    assert_eq!(events.len(), 200);
+    assert!(
+        events
+            .iter()
+            .all(|event| event.request_query.as_deref() == Some(query.as_str())),
+        "every event names the whole document"
+    );
+    let stored = db
+        .integer(
+            "SELECT CAST(COALESCE(SUM(LENGTH(document)), 0) AS BIGINT) AS n FROM request_document",
+        )
+        .await
+        + db.integer(
+            "SELECT CAST(COALESCE(SUM(LENGTH(request_query)), 0) AS BIGINT) AS n \
+                 FROM action_log",
+        )
+        .await;
+    assert!(
+        stored <= 2 * request_bytes,
+        "{stored} bytes of documents stored for two requests of {request_bytes} bytes"
+    );
+    // The handlers got the document whole.
+    let delivered = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        loop {
+            let requests = webhook.requests();
+            if requests.len() >= 200 {
+                return requests;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    })
+    .await
+    .expect("all 200 delivered");
+    assert!(
+        delivered
+            .iter()
+            .all(|request| request.body["request_query"] == query.as_str())
+    );
+    // Once no event names it, a document goes with the events.
+    let finished = || async {
+        db.events("asyncLogin")
+            .await
+            .iter()
+            .all(|event| event.status == hookwing::store::EventState::Completed)
+    };
+    for _ in 0..100 {
+        if finished().await {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (status, body) = server
+        .admin_request(reqwest::Method::DELETE, "/v1/events?action=asyncLogin")
+        .await;
+    assert_eq!(
+        (status, body["deleted"].as_i64()),
+        (200, Some(200)),
+        "{body}"
+    );
+    assert_eq!(
+        db.integer("SELECT COUNT(*) AS n FROM request_document")
+            .await,
+        0
+    );
     server.stop().await;
 }

@@ -33,6 +33,22 @@ async fn hostile_server(backend: Backend) -> (TestDb, TestServer) {
     (db, server)
 }
 
+/// `count` calls of the hostile guest spinning until their deadline, running meanwhile.
+fn spin_guests(
+    server: &TestServer,
+    count: usize,
+) -> Vec<tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>> {
+    (0..count)
+        .map(|_| {
+            let request = server
+                .client
+                .post(format!("{}/v1/graphql", server.url))
+                .json(&json!({"query": "mutation { misbehave(mode: \"loop\") { userId } }"}));
+            tokio::spawn(request.send())
+        })
+        .collect()
+}
+
 async fn call(server: &TestServer, mode: &str) -> Value {
     let query = format!("mutation {{ misbehave(mode: \"{mode}\") {{ accessToken userId }} }}");
     server.graphql(&query, json!({})).await
@@ -230,19 +246,7 @@ async fn a_saturating_handler_leaves_room_for_the_others() {
         ]}))
         .await;
     // Six calls that spin until their deadline: more than the whole pool.
-    let spinning: Vec<_> = (0..6)
-        .map(|_| {
-            let url = format!("{}/v1/graphql", server.url);
-            let client = server.client.clone();
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&json!({"query": "mutation { misbehave(mode: \"loop\") { userId } }"}))
-                    .send()
-                    .await
-            })
-        })
-        .collect();
+    let spinning = spin_guests(&server, 6);
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let started = std::time::Instant::now();
     let login = server
@@ -264,4 +268,160 @@ async fn a_saturating_handler_leaves_room_for_the_others() {
         let _ = call.await;
     }
     server.stop().await;
+}
+
+/// A guest spinning until its deadline used to hold the request-serving thread it ran on:
+/// it yielded every tick, but every await of an unrelated call scheduled on that thread then
+/// waited a tick, and such a call took 401 ms instead of 42. A computing guest now moves to
+/// threads of its own, at a lower priority, and unrelated calls keep their latency.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spinning_guest_does_not_slow_unrelated_calls() {
+    use crate::harness::{WebhookServer, login_action, login_types};
+    use std::time::{Duration, Instant};
+    let webhook = WebhookServer::login_ok().await;
+    let (_db, server) = hostile_server(Backend::Sqlite).await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(login_action(&format!("{}/login", webhook.url), json!({})))
+        .await;
+    let login = || async {
+        let started = Instant::now();
+        let reply = server
+            .graphql(
+                "mutation { userLogin(username: \"ada\", password: \"pw\") { accessToken } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(reply["data"]["userLogin"]["accessToken"], "t", "{reply}");
+        started.elapsed()
+    };
+    let sample = || async {
+        let mut times = Vec::new();
+        for _ in 0..30 {
+            times.push(login().await);
+        }
+        times.sort();
+        (times[times.len() / 2], times[times.len() - 1])
+    };
+    let (quiet_median, quiet_max) = sample().await;
+
+    // One spinning guest per core (the misbehave action's timeout is 1 s): each started on
+    // some request-serving thread.
+    let spinners = spin_guests(&server, 4);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let spun = Instant::now();
+    let (busy_median, busy_max) = sample().await;
+    assert!(
+        spun.elapsed() < Duration::from_millis(900),
+        "the sample must fall while the guests spin: {:?}",
+        spun.elapsed()
+    );
+    for spinner in spinners {
+        let _ = spinner.await;
+    }
+    eprintln!(
+        "unrelated call: median {quiet_median:?} → {busy_median:?}, max {quiet_max:?} → {busy_max:?}"
+    );
+    assert!(
+        busy_median <= quiet_median + Duration::from_millis(5),
+        "median {quiet_median:?} → {busy_median:?} while guests spin"
+    );
+    assert!(
+        busy_max <= quiet_max + Duration::from_millis(50),
+        "max {quiet_max:?} → {busy_max:?} while guests spin"
+    );
+    server.stop().await;
+}
+
+fn resident_mib_of(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kb| kb.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
+
+/// Uploads are compiled in a child process within a time and a memory budget. The Python
+/// guest (18 MB; compiling it takes seconds and hundreds of MiB) stands for a compile bomb
+/// under budgets it exceeds: it is refused with the reason, nothing is stored, and the
+/// server's own memory does not move. The Rust guest fits the same budgets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_over_its_compile_budget_is_refused_and_the_server_keeps_its_memory() {
+    use crate::harness::{ServerProcess, guest_wasm, guests, http_client};
+    let Some(python) = guests::USER_LOGIN_PY else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "the Python guest is required under CI=true"
+        );
+        eprintln!("skipping: componentize-py was not available when the tests were built");
+        return;
+    };
+    let python = std::fs::read(python).expect("read the Python guest");
+    let rust = guest_wasm("user-login");
+    for (budget, over) in [
+        (
+            [
+                ("HOOKWING_WASM__COMPILE_TIMEOUT_SECS", "1"),
+                ("HOOKWING_WASM__COMPILE_MEMORY_MIB", "2048"),
+            ],
+            "longer than 1 s",
+        ),
+        (
+            [
+                ("HOOKWING_WASM__COMPILE_TIMEOUT_SECS", "60"),
+                ("HOOKWING_WASM__COMPILE_MEMORY_MIB", "150"),
+            ],
+            "more than 150 MiB",
+        ),
+    ] {
+        let db = TestDb::new(Backend::Sqlite).await;
+        let cache = tempfile::tempdir().expect("cache dir");
+        let server = ServerProcess::start_with(&db.url, cache.path(), &budget).await;
+        let client = http_client();
+        let upload = |name: &'static str, wasm: &[u8]| {
+            let request = client
+                .put(format!("{}/v1/handlers/{name}", server.url))
+                .body(wasm.to_vec());
+            async move {
+                let response = request.send().await.expect("upload");
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.expect("JSON"))
+            }
+        };
+        let before = resident_mib_of(server.pid());
+        let started = std::time::Instant::now();
+        let (status, body) = upload("python", &python).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["code"], "compile-budget-exceeded", "{body}");
+        let message = body["error"].as_str().unwrap_or_default();
+        assert!(message.contains(over), "{body}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        let after = resident_mib_of(server.pid());
+        assert!(
+            after <= before + 100,
+            "the server grew from {before} to {after} MiB while refusing the upload"
+        );
+        let (status, body) = upload("user-login", &rust).await;
+        assert_eq!(status, 200, "the Rust guest fits the budget: {body}");
+        let list: Value = client
+            .get(format!("{}/v1/handlers", server.url))
+            .send()
+            .await
+            .expect("list")
+            .json()
+            .await
+            .expect("JSON");
+        let names: Vec<&str> = list["handlers"]
+            .as_array()
+            .expect("handlers")
+            .iter()
+            .filter_map(|h| h["name"].as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["user-login"],
+            "nothing of the refused upload was stored: {list}"
+        );
+    }
 }

@@ -168,5 +168,12 @@ async fn clear(
         .delete_finished(&filter)
         .await
         .map_err(|e| store_failure(&e))?;
+    if deleted > 0 {
+        state
+            .store
+            .prune_documents()
+            .await
+            .map_err(|e| store_failure(&e))?;
+    }
     Ok(HttpResponse::Ok().json(json!({"deleted": deleted})))
 }

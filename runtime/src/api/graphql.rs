@@ -14,6 +14,7 @@ use crate::graphql::budget::{self, Cost};
 use crate::graphql::errors::{ensure_code, with_codes};
 use crate::graphql::{NullItems, RequestContext};
 use crate::server::AppState;
+use crate::store::RequestDocument;
 
 /// Registers `POST /v1/graphql` and `GET /`; subscriptions (`GET /v1/graphql` with an upgrade)
 /// are registered before, by [`super::subscriptions`].
@@ -221,7 +222,7 @@ async fn run(
     }
     let context = RequestContext {
         session,
-        query: request.query.clone(),
+        query: RequestDocument::new(request.query.as_str()),
         client_headers,
     };
     let request = request.data(context).data(NullItems::default());

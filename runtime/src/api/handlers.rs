@@ -12,7 +12,7 @@ use super::admin::require_admin;
 use super::body;
 use super::error::{AdminError, Envelope};
 use crate::handler::HandlerRef;
-use crate::handler::wasm::{HandlerConfig, WasmError, is_valid_handler_name};
+use crate::handler::wasm::{HandlerConfig, InvalidComponent, WasmError, is_valid_handler_name};
 use crate::server::AppState;
 
 /// Header carrying the handler's JSON config on upload.
@@ -103,6 +103,11 @@ async fn upload(
             announce(&state).await;
             Ok(HttpResponse::Ok().json(info))
         }
+        Err(WasmError::Invalid(reason @ InvalidComponent::OverBudget(_))) => Err(AdminError::new(
+            StatusCode::BAD_REQUEST,
+            "compile-budget-exceeded",
+            reason.to_string(),
+        )),
         Err(WasmError::Invalid(reason)) => Err(AdminError::new(
             StatusCode::BAD_REQUEST,
             "invalid-handler",

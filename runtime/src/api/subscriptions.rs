@@ -27,6 +27,7 @@ use crate::graphql::errors::with_codes;
 use crate::graphql::{NullItems, RequestContext};
 use crate::live::Live;
 use crate::server::AppState;
+use crate::store::RequestDocument;
 
 /// Registers `GET /v1/graphql` with `Upgrade: websocket`; other requests to the path fall
 /// through to [`super::graphql`].
@@ -126,7 +127,7 @@ impl Executor for RoleExecutor {
             };
             let context = RequestContext {
                 session,
-                query: request.query.clone(),
+                query: RequestDocument::new(request.query.as_str()),
                 client_headers: self.client_headers.get().cloned().unwrap_or_default(),
             };
             let request = request.data(context).data(NullItems::default());
@@ -198,7 +199,7 @@ async fn subscriptions(
             let mut data = Data::default();
             data.insert(RequestContext {
                 session: authenticated,
-                query: String::new(),
+                query: RequestDocument::new(""),
                 client_headers: captured,
             });
             Ok(data)

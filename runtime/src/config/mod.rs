@@ -235,6 +235,15 @@ pub struct WasmConfig {
     pub max_memory_mib: u32,
     /// Handler instances that may run at once across the server.
     pub max_concurrent_instances: u32,
+    /// Wall-clock seconds compiling one upload may take.
+    pub compile_timeout_secs: u64,
+    /// Memory compiling one upload may use, MiB.
+    pub compile_memory_mib: u64,
+    /// The program that compiles uploads in a child process: the `hookwing` binary sets
+    /// itself. Not a setting; `None` (a library embedding without the binary) compiles in
+    /// the server's process, bounded only by `max_handler_bytes`.
+    #[serde(skip)]
+    pub compiler: Option<PathBuf>,
 }
 
 /// The asynchronous delivery engine.
@@ -430,6 +439,13 @@ impl Config {
         if wasm.default_memory_mib == 0 || wasm.default_memory_mib > wasm.max_memory_mib {
             return Err(ConfigError::Rule(
                 "wasm.default_memory_mib must be between 1 and wasm.max_memory_mib".into(),
+            ));
+        }
+        if wasm.compile_timeout_secs == 0 || wasm.compile_memory_mib < 64 {
+            return Err(ConfigError::Rule(
+                "wasm.compile_timeout_secs must be at least 1 and wasm.compile_memory_mib at \
+                 least 64"
+                    .into(),
             ));
         }
         if wasm.max_concurrent_instances == 0 {

@@ -21,8 +21,8 @@ use crate::metadata::Catalog;
 use crate::metadata::output::{self, OutputError};
 use crate::metadata::validate::ResolvedAction;
 use crate::store::{
-    self, ActionKind, AttemptOutcome, AttemptRecord, EventState, Finish, NewEvent, Store,
-    Transition,
+    self, ActionKind, AttemptOutcome, AttemptRecord, EventState, Finish, NewEvent, RequestDocument,
+    Store, Transition,
 };
 use crate::telemetry::Metrics;
 
@@ -100,7 +100,7 @@ pub struct Invocation<'a> {
     pub action: &'a ResolvedAction,
     pub input: Value,
     pub session: &'a Session,
-    pub request_query: &'a str,
+    pub request_query: &'a RequestDocument,
     pub client_headers: &'a ClientHeaders,
 }
 
@@ -214,7 +214,7 @@ impl Dispatcher {
             status: EventState::Created,
             locked_by: None,
             lease_expires_at: None,
-            request_query: Some(call.request_query.to_owned()),
+            request_query: Some(call.request_query.clone()),
         };
         self.timed("insert_event", self.store.insert_event(&event))
             .await?;
@@ -240,7 +240,7 @@ impl Dispatcher {
             status: EventState::Processing,
             locked_by: Some(self.node_id.clone()),
             lease_expires_at: Some(created_at + timeout + self.lease_grace),
-            request_query: Some(call.request_query.to_owned()),
+            request_query: Some(call.request_query.clone()),
         };
         let result = self
             .in_flight
@@ -420,7 +420,7 @@ impl Dispatcher {
             },
             input: &call.input,
             session_variables,
-            request_query: call.request_query,
+            request_query: call.request_query.text(),
             event,
         };
         let context = CallContext {

@@ -17,7 +17,9 @@ use super::{DispatchError, Dispatcher, Invocation, Verdict};
 use crate::auth::{ClientHeaders, Session};
 use crate::handler::EventInfo;
 use crate::metadata::Catalog;
-use crate::store::{ActionKind, AttemptRecord, EventRecord, EventState, Finish, Store, Transition};
+use crate::store::{
+    ActionKind, AttemptRecord, EventRecord, EventState, Finish, RequestDocument, Store, Transition,
+};
 
 /// Engine sizing and timing.
 #[derive(Debug, Clone)]
@@ -100,6 +102,7 @@ async fn maintain(store: Store, settings: WorkerSettings, mut stopped: watch::Re
         .retention
         .map(|keep| (keep / 10).clamp(Duration::from_secs(1), Duration::from_secs(600)));
     let mut next_purge = purge_every.map(|every| tokio::time::Instant::now() + every);
+    let mut last_prune = None;
     while !*stopped.borrow() {
         let wake = match next_purge {
             Some(at) => at.min(tokio::time::Instant::now() + rescue_every),
@@ -127,14 +130,19 @@ async fn maintain(store: Store, settings: WorkerSettings, mut stopped: watch::Re
         if let (Some(keep), Some(at), Some(every)) = (settings.retention, next_purge, purge_every)
             && tokio::time::Instant::now() >= at
         {
-            purge(&store, keep).await;
+            purge(&store, keep, &mut last_prune).await;
             next_purge = Some(tokio::time::Instant::now() + every);
         }
     }
 }
 
-/// Deletes finished events older than `keep`.
-async fn purge(store: &Store, keep: Duration) {
+/// How often retention deletes the request documents no event names any more: each pass
+/// reads every event (and, on PostgreSQL, holds back new ones meanwhile), so not at every
+/// purge when purges are frequent.
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+
+/// Deletes finished events older than `keep`, and now and then the documents they left.
+async fn purge(store: &Store, keep: Duration, last_prune: &mut Option<tokio::time::Instant>) {
     let before = Utc::now() - chrono::Duration::from_std(keep).unwrap_or_default();
     let filter = crate::store::EventFilter {
         created_before: Some(before),
@@ -144,6 +152,15 @@ async fn purge(store: &Store, keep: Duration) {
         Ok(0) => {}
         Ok(deleted) => tracing::info!(deleted, "retention: deleted finished events"),
         Err(error) => tracing::warn!(%error, "retention: cannot delete finished events"),
+    }
+    if last_prune.is_some_and(|at| at.elapsed() < PRUNE_EVERY) {
+        return;
+    }
+    *last_prune = Some(tokio::time::Instant::now());
+    match store.prune_documents().await {
+        Ok(0) => {}
+        Ok(deleted) => tracing::info!(deleted, "retention: deleted unused request documents"),
+        Err(error) => tracing::warn!(%error, "retention: cannot delete unused request documents"),
     }
 }
 
@@ -270,7 +287,7 @@ async fn deliver(
     };
     let session = Session::from_stored(&event.session_variables);
     let client_headers = ClientHeaders::from_stored(&event.request_headers);
-    let request_query = event.request_query.clone().unwrap_or_default();
+    let request_query = RequestDocument::new(event.request_query.clone().unwrap_or_default());
     let call = Invocation {
         catalog,
         action,

@@ -17,12 +17,14 @@ use crate::auth::{ClientHeaders, Session};
 use crate::dispatch::Invocation;
 use crate::metadata::Catalog;
 use crate::metadata::validate::ResolvedAction;
+use crate::store::RequestDocument;
 
 /// What a resolver needs to know about the HTTP request it serves.
 pub struct RequestContext {
     pub session: Session,
-    /// The GraphQL document as sent, for the handler payload's `request_query`.
-    pub query: String,
+    /// The GraphQL document as sent, for the handler payload's `request_query`: stored once
+    /// however many events the request creates.
+    pub query: RequestDocument,
     pub client_headers: ClientHeaders,
 }
 

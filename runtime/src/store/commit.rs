@@ -25,13 +25,14 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
+use super::documents::{DocumentBatch, DocumentRow, EventsWithDocuments};
 use super::events::{
     AttemptBatch, AttemptRow, EventBatch, EventRow, Finished, Released, Rescheduled, held_by,
 };
 use super::notify::{EVENTS_CHANNEL, RESULTS_CHANNEL};
 use super::postgres::Postgres;
 use super::prepared::update;
-use super::schema::{action_attempt, action_log};
+use super::schema::{action_attempt, action_log, request_document};
 use super::{Error, Result};
 
 /// Most writes committed in one transaction.
@@ -46,6 +47,8 @@ pub(super) enum Write {
     /// flushing the later commit flushes the earlier one too).
     Insert {
         row: EventRow,
+        /// The request document the event names, stored with it unless stored already.
+        document: Option<DocumentRow>,
         announce: bool,
         durable: bool,
     },
@@ -344,13 +347,19 @@ macro_rules! apply_writes {
         let updated = guarded_updates!($backend, $conn, $writes);
         let mut outcomes = Vec::with_capacity($writes.len());
         let mut events = Vec::new();
+        let mut documents: Vec<&DocumentRow> = Vec::new();
         let mut attempts = Vec::new();
         let mut finished = Vec::new();
         let mut announce_events = false;
         for (write, updated) in $writes.iter().zip(updated) {
             match write {
-                Write::Insert { row, announce, .. } => {
+                Write::Insert { row, document, announce, .. } => {
                     events.push(row);
+                    if let Some(document) = document
+                        && !documents.iter().any(|d| d.sha256() == document.sha256())
+                    {
+                        documents.push(document);
+                    }
                     announce_events |= *announce;
                     outcomes.push(true);
                 }
@@ -366,7 +375,7 @@ macro_rules! apply_writes {
                 }
             }
         }
-        insert_rows!($backend, $conn, action_log::table, EventBatch, events, [$($wait)*]);
+        insert_events!($backend, $conn, events, documents, [$($wait)*]);
         insert_rows!($backend, $conn, action_attempt::table, AttemptBatch, attempts, [$($wait)*]);
         Ok::<_, diesel::result::Error>(Applied {
             outcomes,
@@ -437,6 +446,29 @@ macro_rules! guarded_update {
     }};
 }
 use guarded_update;
+
+/// Inserts new events with the documents they name: on PostgreSQL in one statement (see
+/// [`EventsWithDocuments`]), on SQLite each document unless present, then each event.
+macro_rules! insert_events {
+    (postgres, $conn:ident, $events:expr, $documents:expr, [$($wait:tt)*]) => {
+        if !$events.is_empty() {
+            EventsWithDocuments {
+                documents: $documents.iter().copied().collect::<DocumentBatch>(),
+                events: $events.iter().copied().collect::<EventBatch>(),
+            }
+            .execute($conn)$($wait)*?;
+        }
+    };
+    (sqlite, $conn:ident, $events:expr, $documents:expr, [$($wait:tt)*]) => {
+        for document in $documents {
+            diesel::insert_or_ignore_into(request_document::table)
+                .values(document)
+                .execute($conn)$($wait)*?;
+        }
+        insert_rows!(sqlite, $conn, action_log::table, EventBatch, $events, [$($wait)*]);
+    };
+}
+use insert_events;
 
 /// Inserts `rows`: on PostgreSQL all at once, as one `$batch` (one fixed statement, prepared
 /// once); on SQLite row by row (in-process, so nothing to save).

@@ -8,6 +8,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::documents::{self, RequestDocument};
 use super::lifecycle::{ActionKind, AttemptOutcome, EventState, Finish};
 use super::prepared::row_batch;
 use super::schema::{action_attempt, action_log};
@@ -28,8 +29,8 @@ pub struct NewEvent {
     /// The node holding the lease, for events inserted already `processing`.
     pub locked_by: Option<String>,
     pub lease_expires_at: Option<DateTime<Utc>>,
-    /// The GraphQL query, kept for asynchronous deliveries.
-    pub request_query: Option<String>,
+    /// The request's GraphQL document, for the handler payload's `request_query`.
+    pub request_query: Option<RequestDocument>,
 }
 
 /// One finished delivery attempt.
@@ -87,7 +88,7 @@ row_batch! {
         locked_by: Option<String>,
         lease_expires_at: Option<Time>,
         next_attempt_at: Option<Time>,
-        request_query: Option<String>,
+        request_document: Option<String>,
     }
 }
 
@@ -107,8 +108,10 @@ pub(super) struct StoredEvent {
     status: String,
     attempts: i32,
     locked_by: Option<String>,
+    /// Only events stored before documents had a table of their own.
     request_query: Option<String>,
     retry_base: i32,
+    request_document: Option<String>,
 }
 
 row_batch! {
@@ -272,7 +275,10 @@ impl EventRow {
             // Asynchronous events are due at once; synchronous ones are delivered inline.
             next_attempt_at: (event.status == EventState::Created)
                 .then(|| Time::from(event.created_at)),
-            request_query: event.request_query.clone(),
+            request_document: event
+                .request_query
+                .as_ref()
+                .map(|document| document.sha256().to_owned()),
         }
     }
 }
@@ -308,6 +314,29 @@ pub(super) fn held_by<'a>(id: Id, owner: &'a str) -> _ {
 const PROCESSING: &str = EventState::Processing.as_str();
 
 impl Store {
+    /// The events of `rows`, their request documents read in one query.
+    pub(super) async fn records(&self, rows: Vec<StoredEvent>) -> Result<Vec<EventRecord>> {
+        let mut shas: Vec<String> = rows
+            .iter()
+            .filter(|row| row.request_query.is_none())
+            .filter_map(|row| row.request_document.clone())
+            .collect();
+        shas.sort_unstable();
+        shas.dedup();
+        let texts = documents::load(self, shas).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let document = row.request_document.clone();
+                let mut record = EventRecord::from(row);
+                if record.request_query.is_none() {
+                    record.request_query = document.and_then(|sha| texts.get(&sha).cloned());
+                }
+                record
+            })
+            .collect())
+    }
+
     /// Reads one event.
     pub async fn event(&self, id: Uuid) -> Result<Option<EventRecord>> {
         let row: Option<StoredEvent> = on_connection!(self, |conn| {
@@ -318,7 +347,7 @@ impl Store {
                 .await
                 .optional()?
         });
-        Ok(row.map(EventRecord::from))
+        Ok(self.records(row.into_iter().collect()).await?.pop())
     }
 
     /// Reads the attempts of one event, oldest first.
@@ -345,6 +374,6 @@ impl Store {
                 .load(conn)
                 .await?
         });
-        Ok(rows.into_iter().map(EventRecord::from).collect())
+        self.records(rows).await
     }
 }

@@ -31,6 +31,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::commit::{Then, Write};
+use super::documents::DocumentRow;
 use super::events::{
     AttemptRecord, AttemptRow, EventRecord, EventRow, Finished, NewEvent, Released, Rescheduled,
     StoredEvent, held_by,
@@ -210,6 +211,7 @@ impl Store {
         self.committer
             .commit(Write::Insert {
                 row,
+                document: event.request_query.as_ref().map(DocumentRow::new),
                 announce,
                 // An asynchronous event's id is the reply: it must be on disk first.
                 durable: announce,
@@ -357,7 +359,7 @@ impl Store {
                 take!(conn, due!(), expired!(), None::<&str>)
             }
         };
-        Ok(rows.into_iter().map(EventRecord::from).collect())
+        self.records(rows).await
     }
 
     /// Extends `owner`'s lease on an event it is delivering; `false` if the lease was lost.

@@ -42,6 +42,6 @@ impl Store {
                 .load(conn)
                 .await?
         });
-        Ok(rows.into_iter().map(EventRecord::from).collect())
+        self.records(rows).await
     }
 }

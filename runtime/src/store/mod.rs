@@ -5,6 +5,7 @@
 //! one `schema.rs`, and compiled for each backend by [`on_connection!`].
 
 mod commit;
+mod documents;
 mod events;
 mod handlers;
 mod lifecycle;
@@ -18,6 +19,7 @@ pub mod schema;
 pub mod sql_types;
 mod sqlite;
 
+pub use documents::RequestDocument;
 pub use events::{AttemptRecord, EventRecord, NewEvent};
 pub use handlers::StoredHandler;
 pub use lifecycle::{ActionKind, AttemptOutcome, EventState, Finish, Requeued, Transition};

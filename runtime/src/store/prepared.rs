@@ -264,10 +264,28 @@ mod tests {
             "{sql}"
         );
         assert!(
-            sql.contains(r#""request_query") SELECT * FROM unnest($1, $2, $3"#),
+            sql.contains(r#""request_document") SELECT * FROM unnest($1, $2, $3"#),
             "{sql}"
         );
         assert!(sql.contains("$13)"), "{sql}");
+    }
+
+    #[test]
+    fn events_and_their_documents_are_one_fixed_statement() {
+        use crate::store::documents::EventsWithDocuments;
+        let statement = EventsWithDocuments {
+            documents: std::iter::empty().collect(),
+            events: std::iter::empty().collect(),
+        };
+        assert!(query_id_is_static(&statement));
+        let sql = diesel::debug_query::<diesel::pg::Pg, _>(&statement).to_string();
+        assert!(
+            sql.starts_with(
+                r#"WITH stored_documents AS (INSERT INTO "request_document" ("sha256", "document") SELECT * FROM unnest($1, $2) ON CONFLICT DO NOTHING) INSERT INTO "action_log""#
+            ),
+            "{sql}"
+        );
+        assert!(sql.contains("$15)"), "{sql}");
     }
 
     fn query_id_is_static<Q: QueryId>(_: &Q) -> bool {

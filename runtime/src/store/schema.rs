@@ -36,6 +36,14 @@ diesel::table! {
         lease_expires_at -> Nullable<TimeType>,
         request_query -> Nullable<Text>,
         retry_base -> Integer,
+        request_document -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    request_document (sha256) {
+        sha256 -> Text,
+        document -> Text,
     }
 }
 

@@ -139,6 +139,34 @@ impl TestDb {
         }
     }
 
+    /// The one integer `sql` answers (its column named `n`), read straight from the database:
+    /// for what no API shows, such as how many bytes a table holds.
+    pub async fn integer(&self, sql: &str) -> i64 {
+        use diesel::sql_types::BigInt;
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let rows: Vec<Row> = if let Some(path) = self.url.strip_prefix("sqlite://") {
+            use diesel::{Connection, RunQueryDsl};
+            let mut conn = diesel::SqliteConnection::establish(path).expect("open SQLite");
+            diesel::sql_query(sql).load(&mut conn).expect("query")
+        } else {
+            use diesel_async::RunQueryDsl;
+            use diesel_async::SimpleAsyncConnection;
+            let mut conn = AsyncPgConnection::establish(&self.url)
+                .await
+                .expect("connect to PostgreSQL");
+            // Where the server keeps its tables.
+            conn.batch_execute("SET search_path TO hookwing")
+                .await
+                .expect("search path");
+            diesel::sql_query(sql).load(&mut conn).await.expect("query")
+        };
+        rows.first().map_or(0, |row| row.n)
+    }
+
     /// A store handle of our own on the same database, for reading what the server recorded.
     pub async fn store(&self) -> Store {
         Store::connect(&self.url, &StoreOptions { pool_size: 2 })
@@ -150,7 +178,7 @@ impl TestDb {
     pub async fn events(&self, action: &str) -> Vec<EventRecord> {
         self.store()
             .await
-            .events_of_action(action, 100)
+            .events_of_action(action, 1000)
             .await
             .expect("read events")
     }

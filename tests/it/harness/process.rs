@@ -64,6 +64,11 @@ impl ServerProcess {
         response.json().await.expect("JSON")
     }
 
+    /// The process id, for reading its resource use.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn kill(mut self) {
         self.child.kill().expect("SIGKILL");
         self.child.wait().expect("reap");

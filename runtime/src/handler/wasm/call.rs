@@ -2,6 +2,8 @@
 //! instance from the pre-instantiated component, and what happened mapped onto the same
 //! [`Reply`] classes webhooks produce.
 
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -10,7 +12,7 @@ use wasmtime::{Store, UpdateDeadline};
 use super::bindings::{ActionError, Event, HandlerError, Request};
 use super::registry::Loaded;
 use super::state::{HostState, LogTag};
-use super::{WasmHost, WasmRef};
+use super::{WasmHost, WasmRef, offload};
 use crate::handler::{CallContext, Delivery, HandlerRequest, Reply};
 
 impl WasmHost {
@@ -29,7 +31,7 @@ impl WasmHost {
         };
         // First this handler's share, then an instance of the pool: a handler at its share
         // waits for itself without holding an instance another handler could use.
-        let Ok(Ok(_share)) =
+        let Ok(Ok(share)) =
             tokio::time::timeout(timeout, loaded.concurrency.clone().acquire_owned()).await
         else {
             return failed(
@@ -41,7 +43,7 @@ impl WasmHost {
             );
         };
         let left = deadline.saturating_duration_since(Instant::now());
-        let Ok(Ok(_instance)) =
+        let Ok(Ok(instance)) =
             tokio::time::timeout(left, self.instances.clone().acquire_owned()).await
         else {
             return failed(
@@ -61,8 +63,12 @@ impl WasmHost {
         );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limits);
-        // Yield to tokio every tick so a busy guest shares its thread; trap at the deadline.
+        // Yield to tokio every tick, saying the guest is computing (it then moves to the guest
+        // threads, see `offload`); trap at the deadline.
+        let computing = offload::computing_flag();
+        let ticked = Arc::clone(&computing);
         store.epoch_deadline_callback(move |_| {
+            ticked.store(true, Ordering::Relaxed);
             if Instant::now() >= deadline {
                 Err(wasmtime::Error::new(DeadlineExceeded))
             } else {
@@ -72,16 +78,27 @@ impl WasmHost {
         store.set_epoch_deadline(1);
 
         let wit_request = to_wit(request);
-        let outcome = tokio::time::timeout(timeout, async {
-            let started = Instant::now();
-            let instance = loaded.pre.instantiate_async(&mut store).await?;
-            self.instantiation.observe(started.elapsed().as_secs_f64());
-            instance
-                .hookwing_action_handler()
-                .call_handle(&mut store, &wit_request)
-                .await
-        })
-        .await;
+        let handler = Arc::clone(&loaded);
+        let instantiation = self.instantiation.clone();
+        // Owns all it uses, so that it can move threads; the permits go when it ends.
+        let attempt = async move {
+            let outcome = tokio::time::timeout(timeout, async {
+                let started = Instant::now();
+                let instance = handler.pre.instantiate_async(&mut store).await?;
+                instantiation.observe(started.elapsed().as_secs_f64());
+                instance
+                    .hookwing_action_handler()
+                    .call_handle(&mut store, &wit_request)
+                    .await
+            })
+            .await;
+            drop((share, instance));
+            (outcome, store)
+        };
+        let (outcome, mut store) = match self.guests.run(attempt, &computing).await {
+            Ok(finished) => finished,
+            Err(reason) => return failed(reason, Vec::new()),
+        };
         let denied = store.data().denied_requests();
         let mut logs = store.data_mut().take_logs();
         for reason in &denied {

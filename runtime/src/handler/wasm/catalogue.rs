@@ -10,7 +10,9 @@ use sha2::{Digest, Sha256};
 
 use super::registry::{Loaded, Resolved};
 use super::state::HostState;
-use super::{HandlerConfig, InvalidComponent, WasmError, WasmHost, WasmRef, bindings, component};
+use super::{
+    HandlerConfig, InvalidComponent, WasmError, WasmHost, WasmRef, bindings, compiler, component,
+};
 use crate::store::StoredHandler;
 
 /// The stored handler versions, as metadata validation sees them: an action may only name a
@@ -154,6 +156,16 @@ impl WasmHost {
         let sha256 = hex::encode(Sha256::digest(&bytes));
         let config_json =
             serde_json::to_value(&config).map_err(|e| WasmError::Config(e.to_string()))?;
+        if let Some(program) = &self.settings.compile.program {
+            component::check_header(&bytes, self.settings.max_handler_bytes)?;
+            compiler::compile_in_child(
+                program,
+                &self.settings.engine,
+                &self.settings.compile,
+                &bytes,
+            )
+            .await?;
+        }
         let pre = self.compile(bytes.clone()).await?;
         self.store
             .put_handler(name, &sha256, &bytes, &config_json)

@@ -8,7 +8,8 @@ use super::bindings::{ActionHandlerPre, WORLD};
 use super::state::HostState;
 
 /// Why an upload was refused. Each message is meant for the person who built the component.
-#[derive(Debug, thiserror::Error)]
+/// Serialisable: the compiler's child process (`compiler`) answers with one.
+#[derive(Debug, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum InvalidComponent {
     #[error("the handler is empty")]
     Empty,
@@ -27,6 +28,8 @@ pub enum InvalidComponent {
     DisallowedImport(String),
     #[error("does not implement the world {WORLD}: {0}")]
     WrongWorld(String),
+    #[error("over the compile budget: {0}")]
+    OverBudget(String),
 }
 
 fn import_hint(name: &str) -> &'static str {
@@ -54,14 +57,8 @@ const ALLOWED_IMPORTS: [&str; 9] = [
     "wasi:http/outgoing-handler@",
 ];
 
-/// Checks `bytes` and compiles them (through the engine's artifact cache). CPU-heavy: call it
-/// from a blocking thread.
-pub fn compile(
-    engine: &Engine,
-    linker: &Linker<HostState>,
-    bytes: &[u8],
-    max_bytes: usize,
-) -> Result<ActionHandlerPre<HostState>, InvalidComponent> {
+/// The checks that need no compiler: size, and the magic number of a component.
+pub fn check_header(bytes: &[u8], max_bytes: usize) -> Result<(), InvalidComponent> {
     if bytes.is_empty() {
         return Err(InvalidComponent::Empty);
     }
@@ -72,10 +69,21 @@ pub fn compile(
         });
     }
     match bytes.get(..8) {
-        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(InvalidComponent::CoreModule),
-        Some([0, b'a', b's', b'm', ..]) => {}
-        _ => return Err(InvalidComponent::NotWasm),
+        Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => Err(InvalidComponent::CoreModule),
+        Some([0, b'a', b's', b'm', ..]) => Ok(()),
+        _ => Err(InvalidComponent::NotWasm),
     }
+}
+
+/// Checks `bytes` and compiles them (through the engine's artifact cache). CPU-heavy: call it
+/// from a blocking thread.
+pub fn compile(
+    engine: &Engine,
+    linker: &Linker<HostState>,
+    bytes: &[u8],
+    max_bytes: usize,
+) -> Result<ActionHandlerPre<HostState>, InvalidComponent> {
+    check_header(bytes, max_bytes)?;
     let component =
         Component::new(engine, bytes).map_err(|e| InvalidComponent::Invalid(format!("{e:#}")))?;
     for (name, _) in component.component_type().imports(engine) {

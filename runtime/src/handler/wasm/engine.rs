@@ -10,14 +10,16 @@ use wasmtime::{
 
 use super::WasmError;
 
-/// How often the epoch advances: the granularity of guest deadlines and of yielding to tokio.
-pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances: the granularity of guest deadlines, of yielding to tokio, and
+/// how long a computing guest may hold a request-serving thread before it moves (`offload`).
+pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Guest stack limit; deep recursion traps here instead of overflowing the host stack.
 const MAX_WASM_STACK: usize = 1 << 20;
 
-/// Engine-wide sizing.
-#[derive(Debug, Clone)]
+/// Engine-wide sizing; serialisable, for the compiler's child process (`compiler`), which
+/// must build the very same engine.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct EngineSettings {
     /// Largest linear memory any handler may be given.
     pub max_memory_bytes: usize,

@@ -9,9 +9,12 @@
 pub mod bindings;
 mod call;
 mod catalogue;
+pub mod compiler;
 mod component;
 mod engine;
+mod offload;
 mod outbound;
+mod pinned;
 mod registry;
 mod state;
 
@@ -21,6 +24,7 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use catalogue::{HandlerInfo, KnownHandlers};
+pub use compiler::CompileBudget;
 pub use component::InvalidComponent;
 pub use engine::{EngineSettings, tune_slot_reuse};
 pub use registry::HandlerConfig;
@@ -102,6 +106,7 @@ pub struct WasmSettings {
     pub engine: EngineSettings,
     pub max_handler_bytes: usize,
     pub default_memory_mib: u32,
+    pub compile: CompileBudget,
 }
 
 impl From<&crate::config::WasmConfig> for WasmSettings {
@@ -114,6 +119,11 @@ impl From<&crate::config::WasmConfig> for WasmSettings {
             },
             max_handler_bytes: wasm.max_handler_bytes,
             default_memory_mib: wasm.default_memory_mib,
+            compile: CompileBudget {
+                program: wasm.compiler.clone(),
+                timeout: std::time::Duration::from_secs(wasm.compile_timeout_secs),
+                memory_bytes: wasm.compile_memory_mib << 20,
+            },
         }
     }
 }
@@ -129,6 +139,8 @@ pub struct WasmHost {
     /// One permit per instance the pooling allocator holds: a call waits for one (within its
     /// deadline) instead of failing when the pool is full.
     instances: Arc<tokio::sync::Semaphore>,
+    /// Where calls that keep computing run, off the request-serving threads.
+    guests: Arc<offload::GuestThreads>,
 }
 
 impl WasmHost {
@@ -157,12 +169,14 @@ impl WasmHost {
             )),
             settings,
             instantiation,
+            guests: Arc::new(offload::GuestThreads::start()?),
         };
         host.reload().await?;
         Ok(host)
     }
 }
 
+/// The host functions handlers may import, for the server and the compiler's child alike.
 fn linker(engine: &Engine) -> Result<Linker<HostState>, WasmError> {
     let mut linker = Linker::new(engine);
     let setup = |linker: &mut Linker<HostState>| -> wasmtime::Result<()> {

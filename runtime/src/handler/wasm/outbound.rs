@@ -1,12 +1,37 @@
 //! Outbound HTTP for guests: deny by default, allow only the hosts listed for the handler, and
 //! refuse private, loopback, link-local and cloud-metadata addresses unless the handler's
 //! config explicitly allows them (so an allow-listed name cannot be pointed at the inside).
+//! The name is resolved once: the connection goes to the addresses that were checked
+//! ([`super::pinned`]).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use http_body_util::BodyExt;
+use futures::future::BoxFuture;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+use super::pinned;
+
+/// Turns a host and port into the addresses to connect to: the system's resolver
+/// ([`system_resolver`]), or a test's.
+pub type Resolver =
+    Arc<dyn Fn(String, u16) -> BoxFuture<'static, std::io::Result<Vec<SocketAddr>>> + Send + Sync>;
+
+/// The operating system's resolver (`getaddrinfo`, off the async threads).
+pub fn system_resolver() -> Resolver {
+    static SYSTEM: std::sync::OnceLock<Resolver> = std::sync::OnceLock::new();
+    SYSTEM
+        .get_or_init(|| {
+            Arc::new(|host, port| {
+                Box::pin(async move {
+                    Ok(tokio::net::lookup_host((host.as_str(), port))
+                        .await?
+                        .collect())
+                })
+            })
+        })
+        .clone()
+}
 
 /// Where a handler may send requests.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -41,24 +66,30 @@ impl OutboundPolicy {
         })
     }
 
-    /// Resolves `host` and checks every address it resolves to.
-    async fn check_addresses(&self, host: &str, port: u16) -> Result<(), String> {
-        if self.allow_private_network {
-            return Ok(());
-        }
+    /// Resolves `host` once and checks every address it resolves to: these, and only these,
+    /// are what the connection may use.
+    async fn checked_addresses(
+        &self,
+        host: &str,
+        port: u16,
+        resolve: &Resolver,
+    ) -> Result<Vec<SocketAddr>, String> {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        let addresses = tokio::net::lookup_host((host, port))
+        let addresses = resolve(host.to_owned(), port)
             .await
             .map_err(|e| format!("cannot resolve {host}: {e}"))?;
-        for address in addresses {
-            if is_internal(address.ip()) {
-                return Err(format!(
-                    "{host} resolves to {}, an internal address; set allow_private_network to allow it",
-                    address.ip()
-                ));
-            }
+        if addresses.is_empty() {
+            return Err(format!("{host} resolves to no address"));
         }
-        Ok(())
+        if !self.allow_private_network
+            && let Some(internal) = addresses.iter().find(|a| is_internal(a.ip()))
+        {
+            return Err(format!(
+                "{host} resolves to {}, an internal address; set allow_private_network to allow it",
+                internal.ip()
+            ));
+        }
+        Ok(addresses)
     }
 }
 
@@ -140,19 +171,11 @@ pub struct Outbound {
     pub policy: Arc<OutboundPolicy>,
     /// Why the last request was refused, for the attempt record.
     pub denied: Arc<std::sync::Mutex<Vec<String>>>,
+    pub resolver: Resolver,
 }
 
-type ResponseFuture = Box<
-    dyn Future<
-            Output = Result<
-                (
-                    http::Response<WasiBody>,
-                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-                ),
-                HttpError,
-            >,
-        > + Send,
->;
+type ResponseFuture =
+    Box<dyn Future<Output = Result<(http::Response<WasiBody>, pinned::Io), HttpError>> + Send>;
 
 impl WasiHttpHooks for Outbound {
     fn send_request(
@@ -164,37 +187,38 @@ impl WasiHttpHooks for Outbound {
         drop(fut);
         let policy = self.policy.clone();
         let denied = self.denied.clone();
+        let resolver = self.resolver.clone();
         Box::new(async move {
             let uri = request.uri();
             let host = uri.host().unwrap_or_default().to_owned();
             let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
             let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-            let verdict = if !policy.allows_host(&host, port) {
+            let verdict = if policy.allows_host(&host, port) {
+                policy.checked_addresses(&host, port, &resolver).await
+            } else {
                 Err(format!(
                     "{host}:{port} is not in this handler's allowed_hosts"
                 ))
-            } else {
-                policy.check_addresses(&host, port).await
             };
-            if let Err(reason) = verdict {
-                tracing::warn!(%reason, "outbound request from a wasm handler refused");
-                denied
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .push(reason);
-                return Err(HttpError::HttpRequestDenied);
+            match verdict {
+                Ok(addresses) => pinned::send(request, options, &addresses).await,
+                Err(reason) => {
+                    tracing::warn!(%reason, "outbound request from a wasm handler refused");
+                    denied
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push(reason);
+                    Err(HttpError::HttpRequestDenied)
+                }
             }
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-            ))
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use http_body_util::BodyExt;
+
     use super::*;
 
     fn policy(hosts: &[&str]) -> OutboundPolicy {
@@ -269,5 +293,78 @@ mod tests {
         ] {
             assert!(!is_internal(ip.parse().expect("ip")), "{ip}");
         }
+    }
+
+    /// A name server that answers the first lookup with one address and every later one with
+    /// another: the rebinding attack (the first passes the check, the second is the inside).
+    /// The connection must go to the first answer, the name looked up once. Both are local
+    /// listeners here, so the handler allows private addresses; the check itself is
+    /// `an_internal_answer_is_refused_before_connecting`.
+    #[tokio::test]
+    async fn a_name_is_resolved_once_and_connected_to_as_resolved() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        async fn listener() -> (SocketAddr, Arc<AtomicUsize>) {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let address = listener.local_addr().expect("address");
+            let accepted = Arc::new(AtomicUsize::new(0));
+            let counter = accepted.clone();
+            tokio::spawn(async move {
+                // Accept and hang up: the request fails, the connection is counted.
+                while listener.accept().await.is_ok() {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            (address, accepted)
+        }
+        let (checked, reached_checked) = listener().await;
+        let (inside, reached_inside) = listener().await;
+        let lookups = Arc::new(AtomicUsize::new(0));
+        let seen = lookups.clone();
+        let resolver: Resolver = Arc::new(move |_host, _port| {
+            let first = seen.fetch_add(1, Ordering::SeqCst) == 0;
+            Box::pin(async move { Ok(vec![if first { checked } else { inside }]) })
+        });
+        let mut hooks = Outbound {
+            policy: Arc::new(OutboundPolicy {
+                allow_private_network: true,
+                ..policy(&["rebind.example"])
+            }),
+            denied: Arc::default(),
+            resolver,
+        };
+        let request = http::Request::get("http://rebind.example/")
+            .body(
+                http_body_util::Empty::<hyper::body::Bytes>::new()
+                    .map_err(|never| match never {})
+                    .boxed_unsync(),
+            )
+            .expect("request");
+        let sent = Box::into_pin(hooks.send_request(request, None, Box::new(async { Ok(()) })));
+        assert!(sent.await.is_err(), "the listener hangs up");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert_eq!(
+            lookups.load(Ordering::SeqCst),
+            1,
+            "the name was looked up again"
+        );
+        assert_eq!(reached_checked.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            reached_inside.load(Ordering::SeqCst),
+            0,
+            "the connection went to the rebound address"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_internal_answer_is_refused_before_connecting() {
+        let resolver: Resolver = Arc::new(|_host, _port| {
+            Box::pin(async { Ok(vec![SocketAddr::from(([169, 254, 169, 254], 80))]) })
+        });
+        let addresses = policy(&["metadata.example"])
+            .checked_addresses("metadata.example", 80, &resolver)
+            .await;
+        assert!(addresses.expect_err("refused").contains("internal address"));
     }
 }

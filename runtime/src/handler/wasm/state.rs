@@ -69,6 +69,7 @@ impl HostState {
             hooks: Outbound {
                 policy,
                 denied: Arc::new(Mutex::new(Vec::new())),
+                resolver: super::outbound::system_resolver(),
             },
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_limit)

@@ -94,6 +94,11 @@ pub struct ServeArgs {
     /// [env: HOOKWING_METADATA_DIR]
     #[arg(long, value_name = "DIR")]
     pub metadata_dir: Option<PathBuf>,
+    /// Let --metadata-dir replace metadata changed through the API since a directory was last
+    /// applied; without it such a start is refused, listing what would be lost
+    /// [env: HOOKWING_METADATA_DIR_OVERWRITE]
+    #[arg(long)]
+    pub metadata_dir_overwrite: bool,
     /// Secret guarding the metadata API; unset means dev mode [env: HOOKWING_ADMIN_SECRET]
     #[arg(long, value_name = "SECRET")]
     pub admin_secret: Option<String>,
@@ -104,6 +109,11 @@ pub struct ServeArgs {
 pub enum MetadataCommand {
     /// Validate a metadata directory and store it in the database.
     Apply {
+        /// Directory holding actions.graphql and actions.yaml.
+        dir: PathBuf,
+    },
+    /// Show what applying a metadata directory would change, object by object.
+    Diff {
         /// Directory holding actions.graphql and actions.yaml.
         dir: PathBuf,
     },
@@ -137,6 +147,7 @@ impl Cli {
             listen: serve.listen,
             database_url,
             metadata_dir: serve.metadata_dir,
+            metadata_dir_overwrite: serve.metadata_dir_overwrite.then_some(true),
             admin_secret,
         }
     }
@@ -153,6 +164,7 @@ impl Cli {
             ("--listen", given.listen.is_some()),
             ("--database-url", given.database_url.is_some() && !metadata),
             ("--metadata-dir", given.metadata_dir.is_some()),
+            ("--metadata-dir-overwrite", given.metadata_dir_overwrite),
             ("--admin-secret", given.admin_secret.is_some()),
         ]
         .into_iter()

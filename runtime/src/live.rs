@@ -18,8 +18,10 @@ use crate::graphql::schema::{self, QueryLimits};
 use crate::handler::wasm::{KnownHandlers, WasmHost};
 use crate::metadata::ops::{self, SideEffect};
 use crate::metadata::validate::ResolvedAction;
-use crate::metadata::{Catalog, Metadata, MetadataError, MetadataWarning, directory, validate};
-use crate::store::{self, Store};
+use crate::metadata::{
+    Catalog, Metadata, MetadataError, MetadataWarning, diff, directory, validate,
+};
+use crate::store::{self, MetadataSource, Store, StoredMetadata};
 
 /// What is being served right now.
 pub struct Live {
@@ -94,19 +96,31 @@ impl Served {
         dispatcher: Dispatcher,
         wasm: Arc<WasmHost>,
     ) -> Result<Self, LoadError> {
-        let (mut metadata, mut version) = match store.load_metadata().await? {
+        let stored = store.load_metadata().await?;
+        let changed_since_directory = stored
+            .as_ref()
+            .is_some_and(StoredMetadata::changed_since_directory);
+        let (mut metadata, mut version) = match stored {
             Some(stored) => (parse_stored(stored.document)?, stored.resource_version),
             None => (Metadata::empty(), 0),
         };
         if let Some(dir) = &config.metadata_dir {
             let from_dir = directory::load(dir)?;
             if from_dir != metadata {
+                if changed_since_directory && !config.metadata_dir_overwrite {
+                    return Err(LoadError::WouldDiscard {
+                        dir: dir.clone(),
+                        version,
+                        changes: diff::changes(&metadata, &from_dir),
+                    });
+                }
                 (version, _) = save(
                     &store,
                     &config.environment,
                     &wasm.known(),
                     version,
                     &from_dir,
+                    MetadataSource::Directory,
                 )
                 .await?;
                 metadata = from_dir;
@@ -218,8 +232,15 @@ impl Served {
             fields.insert("warnings".into(), serde_json::json!(introduced));
         }
         let next = build_live(self.limits, &self.dispatcher, catalog, stored)?;
-        let (version, _) =
-            save(&self.store, &self.environment, &handlers, stored, &metadata).await?;
+        let (version, _) = save(
+            &self.store,
+            &self.environment,
+            &handlers,
+            stored,
+            &metadata,
+            MetadataSource::Api,
+        )
+        .await?;
         self.live.store(Arc::new(Live {
             resource_version: version,
             ..next
@@ -255,6 +276,24 @@ pub enum LoadError {
     Directory(#[from] directory::DirectoryError),
     #[error("stored metadata is invalid: {0}")]
     Commit(#[from] CommitError),
+    #[error(
+        "the stored metadata (resource version {version}) was changed through the API since a \
+         metadata directory was last applied; starting with {dir} would discard:\n{}\n\
+         Export it first (`hookwing metadata export DIR`) and merge, or start with \
+         --metadata-dir-overwrite to replace it",
+        describe_changes(.changes)
+    )]
+    WouldDiscard {
+        dir: std::path::PathBuf,
+        version: i64,
+        /// What the stored metadata has that the directory would remove or replace.
+        changes: Vec<diff::Change>,
+    },
+}
+
+fn describe_changes(changes: &[diff::Change]) -> String {
+    let lines: Vec<String> = changes.iter().map(|change| format!("  {change}")).collect();
+    lines.join("\n")
 }
 
 impl From<store::Error> for LoadError {
@@ -319,11 +358,15 @@ pub async fn save(
     handlers: &KnownHandlers,
     expected: i64,
     metadata: &Metadata,
+    source: MetadataSource,
 ) -> Result<(i64, Catalog), CommitError> {
     let catalog = validate(metadata, environment, handlers)?;
     let document = serde_json::to_value(metadata)
         .map_err(|e| MetadataError::new("unexpected", "$", e.to_string()))?;
-    Ok((store.save_metadata(expected, &document).await?, catalog))
+    Ok((
+        store.save_metadata(expected, &document, source).await?,
+        catalog,
+    ))
 }
 
 fn build_live(

@@ -79,6 +79,18 @@ async fn run() -> anyhow::Result<()> {
             println!("applied {} (resource version {version})", dir.display());
         }
         Some(Command::Metadata {
+            command: MetadataCommand::Diff { dir },
+            ..
+        }) => {
+            let changes = hookwing::ops::diff_metadata_dir(&config, &dir).await?;
+            if changes.is_empty() {
+                println!("no changes: {} matches the stored metadata", dir.display());
+            }
+            for change in changes {
+                println!("{change}");
+            }
+        }
+        Some(Command::Metadata {
             command: MetadataCommand::Export { dir },
             ..
         }) => {

@@ -5,8 +5,9 @@ use std::path::Path;
 use crate::config::Config;
 use crate::handler::wasm::KnownHandlers;
 use crate::live::{CommitError, save};
+use crate::metadata::diff::{self, Change};
 use crate::metadata::{Metadata, directory};
-use crate::store::{self, Store, StoreOptions};
+use crate::store::{self, MetadataSource, Store, StoreOptions};
 
 /// Why an operator command failed.
 #[derive(Debug, thiserror::Error)]
@@ -35,10 +36,28 @@ pub async fn apply_metadata_dir(config: &Config, dir: &Path) -> Result<i64, OpsE
         .await?
         .map_or(0, |stored| stored.resource_version);
     let handlers = KnownHandlers::from_stored(&store.handler_versions().await?);
-    let (version, catalog) =
-        save(&store, &config.environment, &handlers, version, &metadata).await?;
+    let (version, catalog) = save(
+        &store,
+        &config.environment,
+        &handlers,
+        version,
+        &metadata,
+        MetadataSource::Directory,
+    )
+    .await?;
     crate::live::log_warnings(&catalog.warnings);
     Ok(version)
+}
+
+/// What applying `dir` would change in the stored metadata, object by object.
+pub async fn diff_metadata_dir(config: &Config, dir: &Path) -> Result<Vec<Change>, OpsError> {
+    let metadata = directory::load(dir)?;
+    let store = open(config).await?;
+    let stored = match store.load_metadata().await? {
+        Some(stored) => serde_json::from_value(stored.document)?,
+        None => Metadata::empty(),
+    };
+    Ok(diff::changes(&stored, &metadata))
 }
 
 /// Writes the stored metadata to `dir`.

@@ -268,7 +268,11 @@ async fn hasura_tooling_endpoints_and_operations_answer(backend: Backend) {
     document["actions"] = json!([{"name": "ping", "definition": {
         "type": "query", "output_type": "Boolean", "handler": "http://127.0.0.1:9/ping"}}]);
     store
-        .save_metadata(stored.resource_version, &document)
+        .save_metadata(
+            stored.resource_version,
+            &document,
+            hookwing::store::MetadataSource::Api,
+        )
         .await
         .expect("save");
     let reloaded = server

@@ -14,6 +14,7 @@ on_both_backends!(
     stale_resource_version_is_a_conflict,
     metadata_survives_a_restart_and_dropping_an_action_clears_its_events,
     metadata_directory_is_applied_at_start_and_exported_by_the_operator_commands,
+    a_metadata_dir_start_never_discards_changes_made_through_the_api,
     quickstart_metadata_directory_serves_its_example_action,
 );
 
@@ -267,22 +268,7 @@ async fn metadata_directory_is_applied_at_start_and_exported_by_the_operator_com
     let webhook =
         WebhookServer::start(|_, _| Reply::json(200, json!({"accessToken": "dir", "userId": 2})))
             .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(
-        dir.path().join("actions.graphql"),
-        "type Mutation {\n  userLogin(username: String!, password: String!): UserInfo\n}\n\n\
-         type UserInfo {\n  accessToken: String!\n  userId: Int!\n}\n",
-    )
-    .expect("write sdl");
-    std::fs::write(
-        dir.path().join("actions.yaml"),
-        format!(
-            "actions:\n  - name: userLogin\n    definition:\n      kind: synchronous\n      \
-             handler: {}/login\ncustom_types:\n  objects:\n    - name: UserInfo\n",
-            webhook.url
-        ),
-    )
-    .expect("write yaml");
+    let dir = login_metadata_dir(&webhook.url);
 
     let db = TestDb::new(backend).await;
     let metadata_dir = dir.path().to_owned();
@@ -354,5 +340,112 @@ async fn quickstart_metadata_directory_serves_its_example_action(backend: Backen
         json!({"data": {"userLogin": {"accessToken": "quick", "userId": 3}}})
     );
     assert_eq!(webhook.requests()[0].path, "/login");
+    server.stop().await;
+}
+
+/// A metadata directory serving `userLogin` from `webhook`.
+fn login_metadata_dir(webhook: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        dir.path().join("actions.graphql"),
+        "type Mutation {\n  userLogin(username: String!, password: String!): UserInfo\n}\n\n\
+         type UserInfo {\n  accessToken: String!\n  userId: Int!\n}\n",
+    )
+    .expect("write sdl");
+    std::fs::write(
+        dir.path().join("actions.yaml"),
+        format!(
+            "actions:\n  - name: userLogin\n    definition:\n      kind: synchronous\n      \
+             handler: {webhook}/login\ncustom_types:\n  objects:\n    - name: UserInfo\n"
+        ),
+    )
+    .expect("write yaml");
+    dir
+}
+
+/// Restarting with `--metadata-dir` used to replace, silently, whatever had been changed
+/// through the API since: now such a start is refused, naming what would be lost, unless
+/// `--metadata-dir-overwrite` says to go ahead; `metadata diff` shows the same beforehand.
+async fn a_metadata_dir_start_never_discards_changes_made_through_the_api(backend: Backend) {
+    use crate::harness::ServerProcess;
+    let webhook = WebhookServer::login_ok().await;
+    let dir = login_metadata_dir(&webhook.url);
+    let db = TestDb::new(backend).await;
+    let metadata_dir = dir.path().to_owned();
+    let server =
+        TestServer::start_with(&db, |config| config.metadata_dir = Some(metadata_dir)).await;
+    server
+        .metadata_ok(
+            json!({"type": "create_action", "args": {"name": "extra", "definition": {
+            "kind": "synchronous", "type": "mutation", "arguments": [],
+            "output_type": "UserInfo", "handler": format!("{}/login", webhook.url)}}}),
+        )
+        .await;
+    server.stop().await;
+    let version = || async {
+        let stored = db.store().await.load_metadata().await.expect("load");
+        stored.expect("stored").resource_version
+    };
+    let changed = version().await;
+    let binary = env!("CARGO_BIN_EXE_hookwing-under-test");
+    let dir_arg = dir.path().to_str().expect("utf-8 path");
+
+    let diff = std::process::Command::new(binary)
+        .args(["metadata", "diff", dir_arg])
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .expect("metadata diff");
+    let printed = String::from_utf8_lossy(&diff.stdout);
+    assert!(diff.status.success(), "{printed}");
+    assert_eq!(printed.trim(), "- action extra");
+
+    let refused = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::process::Command::new(binary)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--metadata-dir",
+                dir_arg,
+            ])
+            .env("DATABASE_URL", &db.url)
+            .env("HOOKWING_WASM__CACHE_DIR", dir.path().join("cache"))
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("the start is refused, not served")
+    .expect("run serve");
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert_eq!(refused.status.code(), Some(1), "{said}");
+    assert!(said.contains("- action extra"), "{said}");
+    assert!(said.contains("--metadata-dir-overwrite"), "{said}");
+    assert_eq!(version().await, changed, "nothing was written");
+
+    let overwriting = ServerProcess::start_with(
+        &db.url,
+        &dir.path().join("cache"),
+        &[
+            ("HOOKWING_METADATA_DIR", dir_arg),
+            ("HOOKWING_METADATA_DIR_OVERWRITE", "true"),
+        ],
+    )
+    .await;
+    overwriting.kill();
+    let stored = db.store().await.load_metadata().await.expect("load");
+    let document = stored.expect("stored").document;
+    let names: Vec<&str> = document["actions"]
+        .as_array()
+        .expect("actions")
+        .iter()
+        .filter_map(|action| action["name"].as_str())
+        .collect();
+    assert_eq!(names, ["userLogin"]);
+
+    // Applied from the directory now: the next start with it needs no flag.
+    let metadata_dir = dir.path().to_owned();
+    let server =
+        TestServer::start_with(&db, |config| config.metadata_dir = Some(metadata_dir)).await;
     server.stop().await;
 }

@@ -20,7 +20,7 @@ const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
 /// the user (for `value_from_env` headers, say) and are left alone.
-const ENV_KEYS: [&str; 21] = [
+const ENV_KEYS: [&str; 22] = [
     "listen",
     "jwt_secrets",
     "auth_hook",
@@ -32,6 +32,7 @@ const ENV_KEYS: [&str; 21] = [
     "disable_cors",
     "database_url",
     "metadata_dir",
+    "metadata_dir_overwrite",
     "admin_secret",
     "jwt_secret",
     "unauthorized_role",
@@ -55,6 +56,10 @@ pub struct Config {
     /// A Hasura-format metadata directory applied at start.
     #[serde(default)]
     pub metadata_dir: Option<PathBuf>,
+    /// Let `metadata_dir` replace stored metadata that was changed through the API since a
+    /// directory was last applied (otherwise the start is refused, saying what would go).
+    #[serde(default)]
+    pub metadata_dir_overwrite: bool,
     /// Guards the metadata and handler APIs; unset (with no `admin_secrets`) means dev mode.
     #[serde(default)]
     pub admin_secret: Option<String>,
@@ -323,6 +328,8 @@ pub struct Overrides {
     pub database_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metadata_dir: Option<PathBuf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_dir_overwrite: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub admin_secret: Option<String>,
 }

@@ -4,6 +4,7 @@
 //! Hasura user's metadata moves over unchanged. Everything that accepts metadata goes through
 //! [`validate`] before anything is persisted or served.
 
+pub mod diff;
 pub mod directory;
 pub mod ops;
 pub mod output;

@@ -14,23 +14,50 @@ use super::{Error, Result, Store, on_connection};
 pub struct StoredMetadata {
     pub resource_version: i64,
     pub document: Value,
+    /// The version last written from a metadata directory; below `resource_version` when the
+    /// API changed it since.
+    pub applied_from_dir: Option<i64>,
+}
+
+impl StoredMetadata {
+    /// Whether the stored document holds changes no metadata directory has: made through the
+    /// API since a directory was last applied, or never written from one at all.
+    pub fn changed_since_directory(&self) -> bool {
+        self.applied_from_dir != Some(self.resource_version)
+    }
+}
+
+/// Who writes a metadata document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataSource {
+    /// The metadata API (and the console, and everything that goes through it).
+    Api,
+    /// A metadata directory: `--metadata-dir` at start, `hookwing metadata apply`.
+    Directory,
 }
 
 impl Store {
     /// Reads the stored metadata; `None` on a fresh database.
     pub async fn load_metadata(&self) -> Result<Option<StoredMetadata>> {
-        let row: Option<(i64, Json)> = on_connection!(self, |conn| {
+        let row: Option<(i64, Json, Option<i64>)> = on_connection!(self, |conn| {
             metadata::table
                 .find(1)
-                .select((metadata::resource_version, metadata::metadata))
+                .select((
+                    metadata::resource_version,
+                    metadata::metadata,
+                    metadata::applied_from_dir,
+                ))
                 .first(conn)
                 .await
                 .optional()?
         });
-        Ok(row.map(|(resource_version, document)| StoredMetadata {
-            resource_version,
-            document: document.0,
-        }))
+        Ok(row.map(
+            |(resource_version, document, applied_from_dir)| StoredMetadata {
+                resource_version,
+                document: document.0,
+                applied_from_dir,
+            },
+        ))
     }
 
     /// The stored version alone: a cheap check for changes made elsewhere.
@@ -47,9 +74,15 @@ impl Store {
 
     /// Stores `document` if the stored version is still `expected` (0 = nothing stored yet) and
     /// returns the new version; [`Error::Conflict`] if somebody else wrote first.
-    pub async fn save_metadata(&self, expected: i64, document: &Value) -> Result<i64> {
+    pub async fn save_metadata(
+        &self,
+        expected: i64,
+        document: &Value,
+        source: MetadataSource,
+    ) -> Result<i64> {
         let next = expected + 1;
         let document = Json(document.clone());
+        let from_dir = (source == MetadataSource::Directory).then_some(next);
         let written = on_connection!(self, |conn| {
             if expected == 0 {
                 diesel::insert_into(metadata::table)
@@ -58,21 +91,30 @@ impl Store {
                         metadata::resource_version.eq(next),
                         metadata::metadata.eq(&document),
                         metadata::updated_at.eq(Time::now()),
+                        metadata::applied_from_dir.eq(from_dir),
                     ))
                     .on_conflict_do_nothing()
                     .execute(conn)
                     .await?
             } else {
-                diesel::update(metadata::table)
+                let current = diesel::update(metadata::table)
                     .filter(metadata::id.eq(1))
-                    .filter(metadata::resource_version.eq(expected))
-                    .set((
-                        metadata::resource_version.eq(next),
-                        metadata::metadata.eq(&document),
-                        metadata::updated_at.eq(Time::now()),
-                    ))
-                    .execute(conn)
-                    .await?
+                    .filter(metadata::resource_version.eq(expected));
+                let changes = (
+                    metadata::resource_version.eq(next),
+                    metadata::metadata.eq(&document),
+                    metadata::updated_at.eq(Time::now()),
+                );
+                match from_dir {
+                    // The API's writes leave the directory's mark where it was.
+                    None => current.set(changes).execute(conn).await?,
+                    Some(version) => {
+                        current
+                            .set((changes, metadata::applied_from_dir.eq(Some(version))))
+                            .execute(conn)
+                            .await?
+                    }
+                }
             }
         });
         if written == 1 {

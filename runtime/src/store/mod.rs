@@ -24,7 +24,7 @@ pub use events::{AttemptRecord, EventRecord, NewEvent};
 pub use handlers::StoredHandler;
 pub use lifecycle::{ActionKind, AttemptOutcome, EventState, Finish, Requeued, Transition};
 pub use maintenance::EventFilter;
-pub use metadata::StoredMetadata;
+pub use metadata::{MetadataSource, StoredMetadata};
 pub use notify::Signals;
 
 /// Store failures. The text of the source error is kept for operators' logs; clients only ever

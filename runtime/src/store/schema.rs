@@ -11,6 +11,7 @@ diesel::table! {
         resource_version -> BigInt,
         metadata -> JsonType,
         updated_at -> TimeType,
+        applied_from_dir -> Nullable<BigInt>,
     }
 }
 

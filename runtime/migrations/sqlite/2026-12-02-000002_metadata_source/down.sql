@@ -1,0 +1,1 @@
+ALTER TABLE hdb_metadata DROP COLUMN applied_from_dir;

@@ -28,10 +28,13 @@ pub struct Metrics {
     /// Store operations by name.
     pub store: HistogramVec,
     queue_depth: IntGaugeVec,
+    queue_oldest_due: prometheus::GaugeVec,
     /// HTTP requests by route (the matched pattern), method and status.
     http_requests: HistogramVec,
     /// Open WebSocket connections.
     pub websockets: prometheus::IntGauge,
+    /// Subscriptions running over them.
+    pub subscriptions: prometheus::IntGauge,
 }
 
 impl Default for Metrics {
@@ -80,9 +83,17 @@ impl Metrics {
         let queue_depth = IntGaugeVec::new(
             Opts::new(
                 "hookwing_queue_depth",
-                "Asynchronous events waiting or being delivered",
+                "Asynchronous events waiting (created) or being delivered (processing), by action",
             ),
-            &["status"],
+            &["action", "status"],
+        )
+        .expect("valid metric");
+        let queue_oldest_due = prometheus::GaugeVec::new(
+            Opts::new(
+                "hookwing_queue_oldest_due_age_seconds",
+                "How long the oldest due asynchronous event of each action has waited",
+            ),
+            &["action"],
         )
         .expect("valid metric");
         let http_requests = HistogramVec::new(
@@ -98,6 +109,11 @@ impl Metrics {
             "Open GraphQL WebSocket connections",
         )
         .expect("valid metric");
+        let subscriptions = prometheus::IntGauge::new(
+            "hookwing_subscriptions_active",
+            "GraphQL subscriptions running over WebSocket connections",
+        )
+        .expect("valid metric");
         let build_info = IntGaugeVec::new(
             Opts::new("hookwing_build_info", "The running build: always 1"),
             &["version"],
@@ -110,12 +126,14 @@ impl Metrics {
             Box::new(invocations.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_requests.clone()),
             Box::new(websockets.clone()),
+            Box::new(subscriptions.clone()),
             Box::new(build_info),
             Box::new(attempts.clone()),
             Box::new(wasm_instantiation.clone()),
             Box::new(store.clone()),
             Box::new(queue_depth.clone()),
-            Box::new(prometheus::process_collector::ProcessCollector::for_self()),
+            Box::new(queue_oldest_due.clone()),
+            Box::new(ProcessMetrics::new()),
         ] {
             registry
                 .register(collector)
@@ -128,8 +146,10 @@ impl Metrics {
             wasm_instantiation,
             store,
             queue_depth,
+            queue_oldest_due,
             http_requests,
             websockets,
+            subscriptions,
         }
     }
 
@@ -141,14 +161,23 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Sets the queue-depth gauges: asynchronous events `waiting` and `delivering`.
-    pub fn set_queue_depth(&self, waiting: i64, delivering: i64) {
-        self.queue_depth
-            .with_label_values(&["created"])
-            .set(waiting);
-        self.queue_depth
-            .with_label_values(&["processing"])
-            .set(delivering);
+    /// Sets the queue gauges to `queue`, as read now: an action whose queue emptied since the
+    /// last read shows 0, not its old depth.
+    pub fn set_queue(&self, queue: &[crate::store::ActionQueue]) {
+        self.queue_depth.reset();
+        self.queue_oldest_due.reset();
+        for action in queue {
+            let name = action.action.as_str();
+            self.queue_depth
+                .with_label_values(&[name, "created"])
+                .set(action.waiting);
+            self.queue_depth
+                .with_label_values(&[name, "processing"])
+                .set(action.delivering);
+            self.queue_oldest_due
+                .with_label_values(&[name])
+                .set(action.oldest_due_age.as_secs_f64());
+        }
     }
 
     /// Every metric, in the Prometheus text format.
@@ -163,5 +192,67 @@ impl Metrics {
         self.store
             .with_label_values(&[operation])
             .observe(took.as_secs_f64());
+    }
+}
+
+/// The process collector's metrics (memory, threads, open files, CPU), with CPU time to the
+/// clock tick: the collector itself truncates `process_cpu_seconds_total` to whole seconds,
+/// so a rate over a scrape interval read 0 or 1.
+struct ProcessMetrics {
+    inner: prometheus::process_collector::ProcessCollector,
+    cpu: prometheus::Counter,
+}
+
+const CPU_SECONDS: &str = "process_cpu_seconds_total";
+
+impl ProcessMetrics {
+    fn new() -> Self {
+        Self {
+            inner: prometheus::process_collector::ProcessCollector::for_self(),
+            // The collector's own name and help, so that its description still holds.
+            cpu: prometheus::Counter::new(
+                CPU_SECONDS,
+                "Total user and system CPU time spent in seconds.",
+            )
+            .expect("valid metric"),
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn cpu_seconds() -> Option<f64> {
+        let stat = procfs::process::Process::myself().ok()?.stat().ok()?;
+        #[allow(clippy::cast_precision_loss)] // ticks fit an f64 exactly for ages
+        let seconds = (stat.utime + stat.stime) as f64 / procfs::ticks_per_second() as f64;
+        Some(seconds)
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn cpu_seconds() -> Option<f64> {
+        None
+    }
+}
+
+impl prometheus::core::Collector for ProcessMetrics {
+    fn desc(&self) -> Vec<&prometheus::core::Desc> {
+        self.inner.desc()
+    }
+
+    fn collect(&self) -> Vec<prometheus::proto::MetricFamily> {
+        let mut families = self.inner.collect();
+        if let Some(total) = Self::cpu_seconds() {
+            // A counter only grows: add what was spent since the last read.
+            let spent = total - self.cpu.get();
+            if spent > 0.0 {
+                self.cpu.inc_by(spent);
+            }
+            for family in &mut families {
+                if family.name() == CPU_SECONDS
+                    && let Some(exact) = self.cpu.collect().pop()
+                {
+                    *family = exact;
+                }
+            }
+        }
+        families
     }
 }

@@ -121,6 +121,35 @@ async fn scrape(server: &TestServer) -> String {
     response.text().await.expect("text")
 }
 
+/// `/metrics` read with a Prometheus text-format parser, as a scraper reads it.
+async fn scrape_parsed(server: &TestServer) -> prometheus_parse::Scrape {
+    let text = scrape(server).await;
+    prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
+        .expect("Prometheus text format")
+}
+
+/// The value of the sample of `name` with `labels` (a histogram's: its count).
+fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    scrape
+        .samples
+        .iter()
+        .find(|sample| {
+            sample.metric == name
+                && labels
+                    .iter()
+                    .all(|(key, value)| sample.labels.get(key) == Some(*value))
+        })
+        .map(|sample| match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => v,
+            prometheus_parse::Value::Histogram(ref buckets) => {
+                buckets.last().map_or(0.0, |bucket| bucket.count)
+            }
+            _ => f64::NAN,
+        })
+}
+
 fn value_of(text: &str, series: &str) -> Option<f64> {
     text.lines()
         .find(|line| line.starts_with(series) && line[series.len()..].starts_with(' '))
@@ -190,7 +219,6 @@ async fn metrics_count_calls_attempts_and_the_queue(backend: Backend) {
         )
         .is_some_and(|n| n >= 3.0)
     );
-    assert!(text.contains("hookwing_queue_depth{status=\"created\"}"));
     assert!(text.contains("process_resident_memory_bytes"));
 
     // An asynchronous wasm call: counted once delivered, with its instantiation timed.
@@ -274,31 +302,7 @@ async fn http_websocket_and_build_series_parse_as_prometheus_text() {
         .await
         .expect("connect");
 
-    let scrape_parsed = || async {
-        let text = scrape(&server).await;
-        let lines = text.lines().map(|line| Ok(line.to_owned()));
-        prometheus_parse::Scrape::parse(lines).expect("Prometheus text format")
-    };
-    let value = |scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]| {
-        scrape
-            .samples
-            .iter()
-            .find(|sample| {
-                sample.metric == name
-                    && labels
-                        .iter()
-                        .all(|(key, value)| sample.labels.get(key) == Some(*value))
-            })
-            .map(|sample| match sample.value {
-                prometheus_parse::Value::Counter(v)
-                | prometheus_parse::Value::Gauge(v)
-                | prometheus_parse::Value::Untyped(v) => v,
-                prometheus_parse::Value::Histogram(ref buckets) => {
-                    buckets.last().map_or(0.0, |bucket| bucket.count)
-                }
-                _ => f64::NAN,
-            })
-    };
+    let scrape_parsed = || scrape_parsed(&server);
     let parsed = scrape_parsed().await;
     let graphql = [
         ("route", "/v1/graphql"),
@@ -339,5 +343,124 @@ async fn http_websocket_and_build_series_parse_as_prometheus_text() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(open, Some(0.0), "a closed connection is no longer counted");
+    server.stop().await;
+}
+
+/// The process's CPU time as `/proc/self/stat` has it, in seconds (the server runs in this
+/// process).
+fn own_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("proc stat");
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and
+    // 13th of them.
+    let after = stat.rsplit_once(')').expect("comm").1;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: f64 =
+        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    // Linux's USER_HZ.
+    ticks / 100.0
+}
+
+/// Queue depth and the oldest due event's age per action, active subscriptions, and CPU time
+/// to the tick, read with a Prometheus parser.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_subscription_and_cpu_series_parse_as_prometheus_text() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let db = TestDb::new(Backend::Sqlite).await;
+    // An API-only node: what it accepts stays queued.
+    let server = TestServer::start_with(&db, |config| config.delivery.enabled = false).await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(async_login("http://127.0.0.1:9/login", json!({})))
+        .await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let accepted = server
+            .graphql("mutation { asyncLogin(username: \"ada\") }", json!({}))
+            .await;
+        ids.push(
+            accepted["data"]["asyncLogin"]
+                .as_str()
+                .expect("id")
+                .to_owned(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let url = format!("{}/v1/graphql", server.url.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("connect");
+    let send = |value: serde_json::Value| Message::Text(value.to_string().into());
+    socket
+        .send(send(json!({"type": "connection_init", "payload": {}})))
+        .await
+        .expect("init");
+    let query = format!("subscription {{ asyncLogin(id: \"{}\") {{ id }} }}", ids[0]);
+    socket
+        .send(send(
+            json!({"type": "subscribe", "id": "1", "payload": {"query": query}}),
+        ))
+        .await
+        .expect("subscribe");
+    // The pending state arrives once the subscription runs.
+    while let Some(Ok(message)) = socket.next().await {
+        if matches!(&message, Message::Text(text) if text.contains("\"next\"")) {
+            break;
+        }
+    }
+
+    let cpu_before = own_cpu_seconds();
+    let parsed = scrape_parsed(&server).await;
+    let cpu_after = own_cpu_seconds();
+    let waiting = [("action", "asyncLogin"), ("status", "created")];
+    assert_eq!(value(&parsed, "hookwing_queue_depth", &waiting), Some(3.0));
+    let delivering = [("action", "asyncLogin"), ("status", "processing")];
+    assert_eq!(
+        value(&parsed, "hookwing_queue_depth", &delivering),
+        Some(0.0)
+    );
+    let age = value(
+        &parsed,
+        "hookwing_queue_oldest_due_age_seconds",
+        &[("action", "asyncLogin")],
+    );
+    assert!(age.is_some_and(|age| age >= 0.3), "{age:?}");
+    assert_eq!(
+        value(&parsed, "hookwing_subscriptions_active", &[]),
+        Some(1.0)
+    );
+    let cpu = value(&parsed, "process_cpu_seconds_total", &[]).expect("cpu");
+    assert!(
+        cpu_before - 0.011 <= cpu && cpu <= cpu_after + 0.011,
+        "CPU time {cpu} outside [{cpu_before}, {cpu_after}]: not to the tick"
+    );
+
+    socket
+        .send(send(json!({"type": "complete", "id": "1"})))
+        .await
+        .expect("complete");
+    let mut active = None;
+    for _ in 0..50 {
+        active = value(
+            &scrape_parsed(&server).await,
+            "hookwing_subscriptions_active",
+            &[],
+        );
+        if active == Some(0.0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        active,
+        Some(0.0),
+        "a completed subscription is no longer counted"
+    );
     server.stop().await;
 }

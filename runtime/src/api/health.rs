@@ -81,8 +81,8 @@ async fn metrics(
             "the metrics need the admin secret or the metrics secret",
         ));
     }
-    match state.store.queue_depth().await {
-        Ok((waiting, delivering)) => state.metrics.set_queue_depth(waiting, delivering),
+    match state.store.queue_by_action().await {
+        Ok(queue) => state.metrics.set_queue(&queue),
         Err(error) => tracing::warn!(%error, "cannot read the queue depth"),
     }
     let text = state.metrics.encode().map_err(|error| {

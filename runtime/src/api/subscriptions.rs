@@ -76,6 +76,8 @@ struct RoleExecutor {
     /// The headers the connection authenticated with, for queries and mutations sent over it.
     client_headers: Arc<OnceLock<ClientHeaders>>,
     limits: Limits,
+    /// `hookwing_subscriptions_active`.
+    subscriptions: prometheus::IntGauge,
 }
 
 impl RoleExecutor {
@@ -134,8 +136,14 @@ impl Executor for RoleExecutor {
             return futures::stream::once(async move { with_codes(schema.execute(request).await) })
                 .boxed();
         }
+        // Counted while the stream lives: until it ends, the client stops it, or the
+        // connection closes.
+        let active = Counted::new(self.subscriptions.clone());
         Executor::execute_stream(&schema, request.data(NullItems::default()), session_data)
-            .map(with_codes)
+            .map(move |response| {
+                let _active = &active;
+                with_codes(response)
+            })
             .boxed()
     }
 }
@@ -174,11 +182,12 @@ async fn subscriptions(
         session: Arc::clone(&session),
         client_headers: Arc::clone(&client_headers),
         limits: state.config.limits.clone(),
+        subscriptions: state.metrics.subscriptions.clone(),
     };
     let upgrade_headers = request.headers().clone();
     // The connection's input ends when its credential expires, which closes the connection.
     let (expiry, expires) = tokio::sync::watch::channel(None);
-    let open = OpenConnection::new(state.metrics.websockets.clone());
+    let open = Counted::new(state.metrics.websockets.clone());
     // The input is dropped when the connection ends, and the count with it.
     let payload = payload.take_until(expired(expires)).map(move |frame| {
         let _counted = &open;
@@ -207,17 +216,17 @@ async fn subscriptions(
         .start(&request, payload)
 }
 
-/// One open connection in `hookwing_websocket_connections`, for as long as it lives.
-struct OpenConnection(prometheus::IntGauge);
+/// One in a gauge (an open connection, an active subscription) for as long as it lives.
+struct Counted(prometheus::IntGauge);
 
-impl OpenConnection {
+impl Counted {
     fn new(gauge: prometheus::IntGauge) -> Self {
         gauge.inc();
         Self(gauge)
     }
 }
 
-impl Drop for OpenConnection {
+impl Drop for Counted {
     fn drop(&mut self) {
         self.0.dec();
     }

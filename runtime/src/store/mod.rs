@@ -26,6 +26,7 @@ pub use lifecycle::{ActionKind, AttemptOutcome, EventState, Finish, Requeued, Tr
 pub use maintenance::EventFilter;
 pub use metadata::{MetadataSource, StoredMetadata};
 pub use notify::Signals;
+pub use queue::ActionQueue;
 
 /// Store failures. The text of the source error is kept for operators' logs; clients only ever
 /// see a generic message.

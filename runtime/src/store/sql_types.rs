@@ -31,6 +31,10 @@ pub struct JsonType;
 #[diesel(sqlite_type(name = "Text"))]
 pub struct TimeType;
 
+/// Both forms order as the instants do (`timestamptz`, and fixed-width UTC text), so `MIN`
+/// and `MAX` of a time column are the earliest and latest instants.
+impl diesel::sql_types::SqlOrd for TimeType {}
+
 /// A uuid column value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, AsExpression, FromSqlRow)]
 #[diesel(sql_type = UuidType)]

@@ -231,6 +231,7 @@ impl Served {
         {
             fields.insert("warnings".into(), serde_json::json!(introduced));
         }
+        let changes = diff::changes(&live.catalog.metadata, &metadata);
         let next = build_live(self.limits, &self.dispatcher, catalog, stored)?;
         let (version, _) = save(
             &self.store,
@@ -245,10 +246,12 @@ impl Served {
             resource_version: version,
             ..next
         }));
+        let changes: Vec<String> = changes.iter().map(ToString::to_string).collect();
         tracing::info!(
             operation = %request.kind,
             from = stored,
             to = version,
+            changes = changes.join(", "),
             "metadata changed"
         );
         if let Err(error) = self.store.announce_metadata_change().await {

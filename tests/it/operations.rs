@@ -329,3 +329,121 @@ async fn the_handlers_commands_manage_a_running_servers_components() {
     assert_eq!(refused.status.code(), Some(1));
     server.stop().await;
 }
+
+/// What an operator finds in the binary's JSON logs: one access line per request (no query
+/// string, no secret), the metadata change and the upload with who made them and what
+/// changed, and a warning for a failed attempt; no colour codes in a file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_logs_say_who_changed_what_and_every_request_when_asked() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let log_path = dir.path().join("hookwing.log");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let secret = "admin-secret-never-logged";
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("DATABASE_URL", &db.url)
+        .env("HOOKWING_ADMIN_SECRET", secret)
+        .env("HOOKWING_WASM__CACHE_DIR", dir.path().join("cache"))
+        .env("HOOKWING_LOG__FORMAT", "json")
+        .env("HOOKWING_LOG__ACCESS", "true")
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log_path).expect("log file"))
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the server");
+    let url = format!("http://127.0.0.1:{port}");
+    let client = crate::harness::http_client();
+    for _ in 0..300 {
+        if client.get(format!("{url}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let admin = |request: reqwest::RequestBuilder| request.header("x-hasura-admin-secret", secret);
+    let changed = admin(client.post(format!("{url}/v1/metadata")))
+        .json(&metadata("http://127.0.0.1:9"))
+        .send()
+        .await
+        .expect("metadata");
+    assert_eq!(changed.status().as_u16(), 200);
+    let uploaded = admin(client.put(format!("{url}/v1/handlers/login")))
+        .body(crate::harness::guest_wasm("user-login"))
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(uploaded.status().as_u16(), 200);
+    // A call whose webhook is down: one failed attempt.
+    let failed = admin(client.post(format!("{url}/v1/graphql")))
+        .json(&json!({"query": "mutation { syncLogin(username: \"a\") { userId } }"}))
+        .send()
+        .await
+        .expect("call");
+    assert_eq!(failed.status().as_u16(), 200);
+    let query = admin(client.get(format!("{url}/v1/graphql?query=%7B__typename%7D")))
+        .send()
+        .await
+        .expect("GET query");
+    assert_eq!(query.status().as_u16(), 200);
+    child.kill().await.expect("stop");
+
+    let text = std::fs::read_to_string(&log_path).expect("read the log");
+    assert!(!text.contains('\u{1b}'), "colour codes in a file: {text}");
+    assert!(!text.contains(secret), "a secret in the log: {text}");
+    assert!(
+        !text.contains("__typename"),
+        "a query string in the log: {text}"
+    );
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let find = |message: &str| {
+        lines
+            .iter()
+            .find(|line| line["fields"]["message"] == message)
+            .unwrap_or_else(|| panic!("no `{message}` line in {text}"))
+    };
+    let access: Vec<&Value> = lines
+        .iter()
+        .filter(|line| line["target"] == "hookwing::access")
+        .collect();
+    assert_eq!(
+        access.len(),
+        5,
+        "one line per request after the health checks: {text}"
+    );
+    let get = access
+        .iter()
+        .find(|line| line["fields"]["method"] == "GET" && line["fields"]["path"] == "/v1/graphql")
+        .expect("the GET query's line");
+    assert_eq!(get["fields"]["status"], 200);
+    assert_eq!(get["fields"]["role"], "admin");
+    assert!(
+        get["fields"]["duration_ms"]
+            .as_f64()
+            .is_some_and(|ms| ms > 0.0)
+    );
+
+    let change = find("metadata changed");
+    assert_eq!(change["level"], "INFO");
+    let changes = change["fields"]["changes"].as_str().unwrap_or_default();
+    assert!(changes.contains("+ action syncLogin"), "{change}");
+    assert_eq!(change["span"]["name"], "admin_request");
+    assert_eq!(change["span"]["client"], "127.0.0.1", "{change}");
+    let upload = find("wasm handler uploaded and activated");
+    assert_eq!(upload["fields"]["handler"], "login");
+    assert_eq!(upload["span"]["client"], "127.0.0.1");
+    let attempt = lines
+        .iter()
+        .find(|line| line["level"] == "WARN" && line["fields"]["outcome"] == "failed")
+        .unwrap_or_else(|| panic!("no failed attempt warning in {text}"));
+    assert_eq!(attempt["fields"]["action"], "syncLogin");
+    assert_eq!(attempt["fields"]["attempt"], 1);
+    assert!(attempt["fields"]["event_id"].is_string());
+    assert!(attempt["fields"]["reason"].is_string());
+}

@@ -7,6 +7,8 @@ use actix_web::http::StatusCode;
 use actix_web::middleware::Next;
 use actix_web::{ResponseError, web};
 
+use tracing::Instrument;
+
 use super::error::AdminError;
 use crate::server::AppState;
 
@@ -28,8 +30,16 @@ pub async fn require_admin<B: MessageBody + 'static>(
     };
     let denied = match verdict {
         Ok(true) => {
+            super::access::record_role(request.request(), "admin");
+            // Whatever the request changes is logged inside this span: who asked. The socket's
+            // peer, not a forwarding header any caller may set.
+            let client = request
+                .peer_addr()
+                .map_or_else(|| "unknown".to_owned(), |peer| peer.ip().to_string());
+            let span = tracing::info_span!("admin_request", %client);
             return next
                 .call(request)
+                .instrument(span)
                 .await
                 .map(ServiceResponse::map_into_left_body);
         }

@@ -99,7 +99,12 @@ async fn upload(
     let bytes = body::read(payload, request.headers(), limit).await?;
     match state.wasm.upload(name, bytes.to_vec(), config).await {
         Ok(info) => {
-            tracing::info!(handler = %info.name, sha256 = %info.sha256, "wasm handler uploaded");
+            tracing::info!(
+                handler = %info.name,
+                sha256 = %info.sha256,
+                size_bytes = info.size_bytes,
+                "wasm handler uploaded and activated"
+            );
             announce(&state).await;
             Ok(HttpResponse::Ok().json(info))
         }
@@ -160,6 +165,10 @@ async fn delete(
     }
     match state.wasm.delete(&name).await {
         Ok(true) => {
+            tracing::info!(
+                handler = name.as_str(),
+                "wasm handler deleted, every version"
+            );
             announce(&state).await;
             Ok(HttpResponse::Ok().json(json!({"deleted": name.as_str()})))
         }

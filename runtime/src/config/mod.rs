@@ -309,6 +309,8 @@ impl WasmConfig {
 pub struct LogConfig {
     pub format: LogFormat,
     pub filter: String,
+    /// The access log: one line per HTTP request.
+    pub access: bool,
 }
 
 /// Log line format.

@@ -77,6 +77,7 @@ pub async fn serve(
     let app_state = state.clone();
     let server = HttpServer::new(move || {
         let metrics = app_state.metrics.clone();
+        let access_log = app_state.config.log.access;
         App::new()
             .app_data(app_state.clone())
             .wrap(app_state.cors.middleware())
@@ -93,7 +94,11 @@ pub async fn serve(
                         .match_pattern()
                         .unwrap_or_else(|| "unmatched".into());
                     let status = response.status().as_u16();
-                    metrics.http_request(&route, &method, status, started.elapsed());
+                    let took = started.elapsed();
+                    metrics.http_request(&route, &method, status, took);
+                    if access_log {
+                        crate::api::access::log(response.request(), status, took);
+                    }
                     Ok(response)
                 }
             })

@@ -868,3 +868,32 @@ async fn a_websocket_closes_when_its_token_expires() {
     assert!(still_open.is_err(), "the valid connection was closed");
     server.stop().await;
 }
+
+/// The graphql-ws client library, as applications use it: a refused `connection_init` closes
+/// the socket with 4403 Forbidden (the code its protocol gives, on which clients stop
+/// retrying), and accepted credentials run the operation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graphql_ws_clients_see_4403_for_refused_credentials() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = TestServer::start_with(&db, |config| {
+        config.admin_secret = Some(ADMIN_SECRET.into())
+    })
+    .await;
+    let url = format!("{}/v1/graphql", server.url.replacen("http", "ws", 1));
+    let run = |secret: &'static str| {
+        let url = url.clone();
+        async move {
+            crate::harness::node_client("graphql-ws-client.mjs", &[&url, secret, "{ __typename }"])
+                .await
+        }
+    };
+    let refused = run("not-the-secret").await;
+    assert_eq!(refused["closed"]["code"], 4403, "{refused}");
+    assert!(refused["data"].is_null(), "{refused}");
+    let accepted = run(ADMIN_SECRET).await;
+    assert_eq!(
+        accepted["data"]["data"]["__typename"], "query_root",
+        "{accepted}"
+    );
+    server.stop().await;
+}

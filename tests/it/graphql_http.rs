@@ -120,21 +120,9 @@ async fn queries_run_over_get_and_mutations_do_not(backend: Backend) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn urql_queries_with_its_defaults() {
     let (_db, server, _webhook) = server_with_a_query_action(Backend::Sqlite).await;
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("browser/urql-get.mjs");
-    let output = tokio::process::Command::new("node")
-        .arg(&script)
-        .arg(format!("{}/v1/graphql", server.url))
-        .arg("query Who { whoAmI { accessToken userId } }")
-        .output()
-        .await
-        .expect("run node (npm ci in tests/browser first)");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let result: Value = serde_json::from_str(stdout.trim()).expect("urql's result");
+    let url = format!("{}/v1/graphql", server.url);
+    let query = "query Who { whoAmI { accessToken userId } }";
+    let result = crate::harness::node_client("urql-get.mjs", &[&url, query]).await;
     assert_eq!(result["methods"], json!(["GET"]), "{result}");
     assert_eq!(
         result["data"]["whoAmI"],

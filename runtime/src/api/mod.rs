@@ -13,6 +13,7 @@ pub mod handlers;
 mod health;
 mod metadata;
 mod subscriptions;
+mod websocket;
 
 use actix_web::web::ServiceConfig;
 

@@ -5,17 +5,16 @@
 //! `{"headers": {...}}` in the `connection_init` payload; the connection then sees the schema
 //! of the role it authenticated as.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
-use actix_web::dev::{Service, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, ORIGIN, SEC_WEBSOCKET_PROTOCOL};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue, ORIGIN};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::dynamic::Schema;
 use async_graphql::futures_util::stream::BoxStream;
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{Data, ErrorExtensions as _, Executor, Request, Response};
-use async_graphql_actix_web::GraphQLSubscription;
 use futures::StreamExt;
 use serde_json::Value;
 
@@ -36,36 +35,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         web::resource("/v1/graphql")
             .guard(actix_web::guard::Get())
             .guard(actix_web::guard::Header("upgrade", "websocket"))
-            .wrap_fn(legacy_protocol_by_default)
             .route(web::get().to(subscriptions)),
     );
-}
-
-/// A client that asks for no subprotocol speaks the legacy `graphql-ws`, as with Hasura.
-/// async-graphql's handshake needs a named protocol, so one is supplied for it; the answer then
-/// names none, as the client asked (a client must refuse a protocol it did not ask for).
-fn legacy_protocol_by_default<S>(
-    mut request: ServiceRequest,
-    service: &S,
-) -> impl Future<Output = actix_web::Result<ServiceResponse>> + use<S>
-where
-    S: Service<ServiceRequest, Response = ServiceResponse, Error = actix_web::Error>,
-{
-    let supplied = !request.headers().contains_key(SEC_WEBSOCKET_PROTOCOL);
-    if supplied {
-        request.headers_mut().insert(
-            SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static("graphql-ws"),
-        );
-    }
-    let response = service.call(request);
-    async move {
-        let mut response = response.await?;
-        if supplied {
-            response.headers_mut().remove(SEC_WEBSOCKET_PROTOCOL);
-        }
-        Ok(response)
-    }
 }
 
 /// Runs each operation on the schema of the role the connection authenticated as.
@@ -185,35 +156,49 @@ async fn subscriptions(
         subscriptions: state.metrics.subscriptions.clone(),
     };
     let upgrade_headers = request.headers().clone();
-    // The connection's input ends when its credential expires, which closes the connection.
+    // The connection ends when its credential expires.
     let (expiry, expires) = tokio::sync::watch::channel(None);
     let open = Counted::new(state.metrics.websockets.clone());
-    // The input is dropped when the connection ends, and the count with it.
-    let payload = payload.take_until(expired(expires)).map(move |frame| {
-        let _counted = &open;
-        frame
-    });
-    GraphQLSubscription::new(executor)
-        .on_connection_init(move |payload: Value| async move {
-            let headers = merged_headers(upgrade_headers, &payload);
-            let authenticated = state
-                .auth
-                .authenticate(&headers)
-                .await
-                .map_err(|error| async_graphql::Error::new(error.to_string()))?;
-            let _ = expiry.send(authenticated.expires_at);
-            let _ = session.set(authenticated.clone());
-            let captured = ClientHeaders::capture(&headers);
-            let _ = client_headers.set(captured.clone());
-            let mut data = Data::default();
-            data.insert(RequestContext {
-                session: authenticated,
-                query: RequestDocument::new(""),
-                client_headers: captured,
-            });
-            Ok(data)
-        })
-        .start(&request, payload)
+    let refused = Arc::new(AtomicBool::new(false));
+    let refusing = Arc::clone(&refused);
+    let max_message_bytes = state.config.limits.max_body_bytes;
+    let on_connection_init = move |payload: Value| async move {
+        let headers = merged_headers(upgrade_headers, &payload);
+        let authenticated = match state.auth.authenticate(&headers).await {
+            Ok(authenticated) => authenticated,
+            Err(error) => {
+                refusing.store(true, Ordering::Release);
+                return Err(async_graphql::Error::new(error.to_string()));
+            }
+        };
+        let _ = expiry.send(authenticated.expires_at);
+        let _ = session.set(authenticated.clone());
+        let captured = ClientHeaders::capture(&headers);
+        let _ = client_headers.set(captured.clone());
+        let mut data = Data::default();
+        data.insert(RequestContext {
+            session: authenticated,
+            query: RequestDocument::new(""),
+            client_headers: captured,
+        });
+        Ok(data)
+    };
+    super::websocket::serve(
+        &request,
+        payload,
+        max_message_bytes,
+        expired(expires),
+        refused,
+        move |input, protocol| {
+            async_graphql::http::WebSocket::new(executor, input, protocol)
+                .on_connection_init(on_connection_init)
+                // Counted for as long as the connection's protocol runs.
+                .map(move |message| {
+                    let _open = &open;
+                    message
+                })
+        },
+    )
 }
 
 /// One in a gauge (an open connection, an active subscription) for as long as it lives.

@@ -56,6 +56,27 @@ pub fn shared_data(relative: &str) -> Option<std::path::PathBuf> {
     None
 }
 
+/// Runs `script` (in tests/browser, which drives a real client library) with `args` under
+/// Node.js, and returns the JSON it prints.
+pub async fn node_client(script: &str, args: &[&str]) -> serde_json::Value {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("browser")
+        .join(script);
+    let output = tokio::process::Command::new("node")
+        .arg(&script)
+        .args(args)
+        .output()
+        .await
+        .expect("run node (npm ci in tests/browser first)");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_str(stdout.trim()).expect("the client's report")
+}
+
 /// An HTTP client for talking to the server under test.
 pub fn http_client() -> reqwest::Client {
     hookwing::install_crypto_provider();

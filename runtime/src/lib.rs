@@ -21,6 +21,7 @@ pub mod remote;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod traces;
 
 pub use config::Config;
 

@@ -18,6 +18,13 @@ fn main() -> std::process::ExitCode {
         let job = args.next().unwrap_or_default();
         return compiler::child_main(&job.to_string_lossy());
     }
+    let (cli, config, traces) = match setup() {
+        Ok(setup) => setup,
+        Err(error) => {
+            eprintln!("{}", describe(&error));
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(error) => {
@@ -25,13 +32,44 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run()) {
+    let outcome = runtime.block_on(run(cli, config));
+    drop(runtime);
+    // Sends the spans still buffered; outside the runtime, as the exporter's client needs.
+    if let Some(traces) = traces
+        && let Err(error) = traces.shutdown()
+    {
+        eprintln!("warning: cannot send the last spans: {error}");
+    }
+    match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("{}", describe(&error));
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Flags, configuration and logging (with trace export, when configured), before any async
+/// runtime exists: the trace exporter's HTTP client must not start inside one.
+fn setup() -> anyhow::Result<(Cli, Config, Option<hookwing::traces::Exporter>)> {
+    let cli = Cli::parse();
+    if let Some(flag) = cli.misplaced_serve_flag() {
+        use clap::CommandFactory;
+        Cli::command()
+            .error(
+                clap::error::ErrorKind::ArgumentConflict,
+                format!("{flag} is a flag of `serve`; give it after the command that uses it"),
+            )
+            .exit();
+    }
+    let mut config = Config::load(cli.config.as_deref(), &cli.overrides())?;
+    // Uploads are compiled by this same binary, in a child process.
+    config.wasm.compiler = std::env::current_exe().ok();
+    // One TLS provider for every client of the process, the trace exporter's included.
+    hookwing::install_crypto_provider();
+    let traces = hookwing::traces::provider(&config.traces)?;
+    init_tracing(&config, traces.as_ref());
+    Ok((cli, config, traces))
 }
 
 /// `error: top`, then each cause that adds something (many errors repeat their source's text
@@ -49,21 +87,7 @@ fn describe(error: &anyhow::Error) -> String {
     text
 }
 
-async fn run() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    if let Some(flag) = cli.misplaced_serve_flag() {
-        use clap::CommandFactory;
-        Cli::command()
-            .error(
-                clap::error::ErrorKind::ArgumentConflict,
-                format!("{flag} is a flag of `serve`; give it after the command that uses it"),
-            )
-            .exit();
-    }
-    let mut config = Config::load(cli.config.as_deref(), &cli.overrides())?;
-    // Uploads are compiled by this same binary, in a child process.
-    config.wasm.compiler = std::env::current_exe().ok();
-    init_tracing(&config);
+async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
         None | Some(Command::Serve(_)) => {
             let listener = std::net::TcpListener::bind(config.listen)
@@ -121,17 +145,23 @@ async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn init_tracing(config: &Config) {
+fn init_tracing(config: &Config, traces: Option<&hookwing::traces::Exporter>) {
+    use std::io::IsTerminal;
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.filter));
-    use std::io::IsTerminal;
     // Colours only for a person at a terminal, never into a file or a pipe.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let text = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
-    match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let log = match config.log.format {
+        LogFormat::Json => text.json().with_filter(filter).boxed(),
+        LogFormat::Text => text.with_filter(filter).boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(log)
+        .with(traces.map(hookwing::traces::layer))
+        .init();
 }

@@ -9,13 +9,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Each top-level module and its rank: a module may use only modules of a lower rank.
-const LAYERS: [(&str, u8); 16] = [
+const LAYERS: [(&str, u8); 17] = [
     ("config", 0),
     ("telemetry", 0),
     // The template language of transforms: it depends on nothing in the crate.
     ("kriti", 0),
     ("auth", 1),
     ("cli", 1),
+    // Trace export and context propagation, used from the edge down to the handlers.
+    ("traces", 1),
     ("store", 1),
     ("handler", 2),
     ("metadata", 3),

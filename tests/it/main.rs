@@ -23,6 +23,7 @@ mod metadata_api;
 mod metrics;
 mod operations;
 mod replicas;
+mod traces;
 mod transforms;
 mod wasm_handlers;
 mod webhook_contract;

@@ -166,10 +166,26 @@ async fn respond(
     }
     budget::check(operations.len(), total, &state.config.limits)
         .map_err(|over| GraphqlError::new(StatusCode::BAD_REQUEST, over.code, over.message))?;
+    // The request's span, continuing the caller's trace; each action call is a child.
+    let span = tracing::debug_span!(
+        target: crate::traces::TARGET,
+        "graphql request",
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = "/v1/graphql",
+        graphql.operation.name = operations.first().and_then(|(one, _)| one.operation_name.as_deref()),
+        enduser.role = session.role(),
+    );
+    let headers = request.headers().iter();
+    crate::traces::continue_trace(
+        &span,
+        headers.filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))),
+    );
     let mut responses = Vec::with_capacity(operations.len());
     for (one, parsed) in operations {
         let context = (session.clone(), client_headers.clone());
-        responses.push(run(schema, one, parsed, context.0, context.1).await);
+        let answer = run(schema, one, parsed, context.0, context.1);
+        responses.push(tracing::Instrument::instrument(answer, span.clone()).await);
     }
     let response = if batched {
         BatchResponse::Batch(responses)

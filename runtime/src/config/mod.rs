@@ -20,7 +20,7 @@ const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
 /// the user (for `value_from_env` headers, say) and are left alone.
-const ENV_KEYS: [&str; 22] = [
+const ENV_KEYS: [&str; 23] = [
     "listen",
     "jwt_secrets",
     "auth_hook",
@@ -41,6 +41,7 @@ const ENV_KEYS: [&str; 22] = [
     "database",
     "limits",
     "log",
+    "traces",
     "wasm",
     "delivery",
 ];
@@ -108,6 +109,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub limits: Limits,
     pub log: LogConfig,
+    pub traces: TracesConfig,
     pub wasm: WasmConfig,
     pub delivery: DeliveryConfig,
     /// The process environment, read once at start, for `{{VAR}}` URL templates and
@@ -301,6 +303,19 @@ impl WasmConfig {
     pub fn max_memory_bytes(&self) -> usize {
         usize::try_from(self.max_memory_mib).unwrap_or(usize::MAX) << 20
     }
+}
+
+/// Trace export settings (see `crate::traces`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TracesConfig {
+    /// The OTLP/HTTP collector's base URL (`http://collector:4318`; `/v1/traces` is added).
+    /// Unset, the standard `OTEL_EXPORTER_OTLP_ENDPOINT` and
+    /// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` variables turn export on; with neither, it is off.
+    #[serde(default)]
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` the spans carry.
+    pub service_name: String,
 }
 
 /// Logging settings.

@@ -195,13 +195,26 @@ impl Dispatcher {
     /// Runs a store operation, timing it.
     async fn timed<T>(&self, operation: &str, work: impl Future<Output = T>) -> T {
         let started = Instant::now();
-        let result = work.await;
+        let span = tracing::debug_span!(
+            target: crate::traces::TARGET,
+            "store",
+            db.operation.name = operation,
+            db.system.name = self.store.backend_name(),
+        );
+        let result = tracing::Instrument::instrument(work, span).await;
         self.metrics.store_operation(operation, started.elapsed());
         result
     }
 
     /// Accepts an asynchronous action: the event is stored, workers (on any replica) are woken,
     /// and its id is returned at once. Delivery happens in [`worker`].
+    #[tracing::instrument(
+        target = "hookwing::trace",
+        level = "debug",
+        name = "action",
+        skip_all,
+        fields(action = %call.action.action.name, kind = "asynchronous")
+    )]
     pub async fn invoke_async(&self, call: Invocation<'_>) -> Result<Uuid, DispatchError> {
         let event = NewEvent {
             id: Uuid::now_v7(),
@@ -224,6 +237,13 @@ impl Dispatcher {
     /// Runs a synchronous action: the event is stored (and leased to this node) before the
     /// handler is called, every attempt is recorded, and the result is stored before it is
     /// returned. Retries happen inside the action's timeout budget.
+    #[tracing::instrument(
+        target = "hookwing::trace",
+        level = "debug",
+        name = "action",
+        skip_all,
+        fields(action = %call.action.action.name, kind = "synchronous")
+    )]
     pub async fn invoke_sync(&self, call: Invocation<'_>) -> Result<SyncOutput, DispatchError> {
         let definition = &call.action.action.definition;
         let timeout = definition.timeout();
@@ -336,6 +356,19 @@ impl Dispatcher {
     /// One attempt, the same for synchronous calls and the asynchronous worker: deliver to the
     /// handler within `timeout` and judge the reply. The caller stores the returned record
     /// together with what it decides the event's next state is ([`Self::record`]).
+    #[tracing::instrument(
+        target = "hookwing::trace",
+        level = "debug",
+        name = "attempt",
+        skip_all,
+        fields(
+            action = %call.action.action.name,
+            handler.kind = call.action.handler.kind(),
+            event.id = %event.id,
+            attempt = event.attempt,
+            outcome = tracing::field::Empty,
+        )
+    )]
     pub(crate) async fn run_attempt(
         &self,
         call: &Invocation<'_>,
@@ -380,6 +413,7 @@ impl Dispatcher {
             ])
             .observe(clock.elapsed().as_secs_f64());
         let (outcome, detail) = verdict.describe();
+        tracing::Span::current().record("outcome", outcome.as_str());
         if outcome != AttemptOutcome::Success {
             tracing::warn!(
                 action = %call.action.action.name,

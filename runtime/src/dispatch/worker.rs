@@ -216,10 +216,25 @@ async fn run(
             };
             let (dispatcher, catalog, settings) =
                 (dispatcher.clone(), catalog.clone(), settings.clone());
-            running.spawn(async move {
-                deliver(&dispatcher, &catalog(), event, &settings).await;
-                drop(permit);
-            });
+            // Each delivery is a span of its own, in the trace of the call that stored it.
+            let span = tracing::debug_span!(
+                target: crate::traces::TARGET,
+                "action",
+                action = %event.action_name,
+                kind = "asynchronous delivery",
+                event.id = %event.id,
+            );
+            crate::traces::continue_trace(
+                &span,
+                ClientHeaders::from_stored(&event.request_headers).iter(),
+            );
+            running.spawn(tracing::Instrument::instrument(
+                async move {
+                    deliver(&dispatcher, &catalog(), event, &settings).await;
+                    drop(permit);
+                },
+                span,
+            ));
         }
         if idle {
             let wait = match store.next_due_at().await {

@@ -352,6 +352,16 @@ impl Webhook {
         }
         headers.insert("webhook-id", header_value(id));
         headers.insert("webhook-timestamp", header_value(timestamp.to_string()));
+        // The attempt's trace context (when traces are exported), so that the webhook's own
+        // spans join the caller's trace; it replaces a forwarded client `traceparent`.
+        for (name, value) in crate::traces::current_context_headers() {
+            if let (Ok(name), Ok(value)) = (
+                HeaderName::from_bytes(name.as_bytes()),
+                HeaderValue::from_str(&value),
+            ) {
+                headers.insert(name, value);
+            }
+        }
         Ok(headers)
     }
 

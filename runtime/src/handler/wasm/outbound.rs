@@ -172,6 +172,9 @@ pub struct Outbound {
     /// Why the last request was refused, for the attempt record.
     pub denied: Arc<std::sync::Mutex<Vec<String>>>,
     pub resolver: Resolver,
+    /// The attempt's trace context headers (`traceparent`, `tracestate`), added to every
+    /// request that does not set its own, so that what a handler calls joins the trace.
+    pub trace_context: Vec<(String, String)>,
 }
 
 type ResponseFuture =
@@ -188,6 +191,16 @@ impl WasiHttpHooks for Outbound {
         let policy = self.policy.clone();
         let denied = self.denied.clone();
         let resolver = self.resolver.clone();
+        let mut request = request;
+        for (name, value) in &self.trace_context {
+            if let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(name.as_bytes()),
+                http::HeaderValue::from_str(value),
+            ) && !request.headers().contains_key(&name)
+            {
+                request.headers_mut().insert(name, value);
+            }
+        }
         Box::new(async move {
             let uri = request.uri();
             let host = uri.host().unwrap_or_default().to_owned();
@@ -333,6 +346,7 @@ mod tests {
             }),
             denied: Arc::default(),
             resolver,
+            trace_context: Vec::new(),
         };
         let request = http::Request::get("http://rebind.example/")
             .body(

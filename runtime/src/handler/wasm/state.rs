@@ -70,6 +70,7 @@ impl HostState {
                 policy,
                 denied: Arc::new(Mutex::new(Vec::new())),
                 resolver: super::outbound::system_resolver(),
+                trace_context: crate::traces::current_context_headers(),
             },
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_limit)

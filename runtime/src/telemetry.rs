@@ -161,23 +161,31 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 
-    /// Sets the queue gauges to `queue`, as read now: an action whose queue emptied since the
-    /// last read shows 0, not its old depth.
-    pub fn set_queue(&self, queue: &[crate::store::ActionQueue]) {
+    /// Clears the queue gauges before a fresh read ([`Self::set_action_queue`] for each
+    /// action), so that an action whose queue emptied has no series, not its old depth.
+    pub fn reset_queue(&self) {
         self.queue_depth.reset();
         self.queue_oldest_due.reset();
-        for action in queue {
-            let name = action.action.as_str();
-            self.queue_depth
-                .with_label_values(&[name, "created"])
-                .set(action.waiting);
-            self.queue_depth
-                .with_label_values(&[name, "processing"])
-                .set(action.delivering);
-            self.queue_oldest_due
-                .with_label_values(&[name])
-                .set(action.oldest_due_age.as_secs_f64());
-        }
+    }
+
+    /// One action's queue: events `waiting` and `delivering`, and how long the oldest due one
+    /// has been due.
+    pub fn set_action_queue(
+        &self,
+        action: &str,
+        waiting: i64,
+        delivering: i64,
+        oldest_due_age: Duration,
+    ) {
+        self.queue_depth
+            .with_label_values(&[action, "created"])
+            .set(waiting);
+        self.queue_depth
+            .with_label_values(&[action, "processing"])
+            .set(delivering);
+        self.queue_oldest_due
+            .with_label_values(&[action])
+            .set(oldest_due_age.as_secs_f64());
     }
 
     /// Every metric, in the Prometheus text format.

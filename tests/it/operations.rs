@@ -261,6 +261,11 @@ fn flags_work_where_help_shows_them_and_bad_values_are_named() {
     );
     assert_eq!(misplaced.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&misplaced.stderr).contains("--listen is a flag of `serve`"));
+    let misplaced = hookwing(
+        &["--metadata-dir-overwrite", "metadata", "export", exported],
+        &[],
+    );
+    assert_eq!(misplaced.status.code(), Some(2));
     // A bad value names the flag or the variable it came from.
     let flag = hookwing(&["--listen", "nope"], &[]);
     let stderr = String::from_utf8_lossy(&flag.stderr);

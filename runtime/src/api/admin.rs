@@ -30,7 +30,7 @@ pub async fn require_admin<B: MessageBody + 'static>(
     };
     let denied = match verdict {
         Ok(true) => {
-            super::access::record_role(request.request(), "admin");
+            crate::server::access::record_role(request.request(), "admin");
             // Whatever the request changes is logged inside this span: who asked. The socket's
             // peer, not a forwarding header any caller may set.
             let client = request

@@ -76,7 +76,7 @@ async fn execute_get(
         ));
     }
     let session = state.auth.authenticate(request.headers()).await?;
-    super::access::record_role(&request, session.role());
+    crate::server::access::record_role(&request, session.role());
     respond(&state, &request, session, false, vec![(operation, parsed)]).await
 }
 
@@ -118,7 +118,7 @@ async fn execute(
         ));
     }
     let session = state.auth.authenticate(request.headers()).await?;
-    super::access::record_role(&request, session.role());
+    crate::server::access::record_role(&request, session.role());
     let limit = state.config.limits.max_body_bytes;
     let body = body::read(payload, request.headers(), limit).await?;
     let batch: BatchRequest = serde_json::from_slice(&body).map_err(|error| {

@@ -82,7 +82,17 @@ async fn metrics(
         ));
     }
     match state.store.queue_by_action().await {
-        Ok(queue) => state.metrics.set_queue(&queue),
+        Ok(queue) => {
+            state.metrics.reset_queue();
+            for action in queue {
+                state.metrics.set_action_queue(
+                    &action.action,
+                    action.waiting,
+                    action.delivering,
+                    action.oldest_due_age,
+                );
+            }
+        }
         Err(error) => tracing::warn!(%error, "cannot read the queue depth"),
     }
     let text = state.metrics.encode().map_err(|error| {

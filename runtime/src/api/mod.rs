@@ -2,7 +2,6 @@
 //! `configure`. Endpoints parse the request, call the core, and map the outcome into one of
 //! the two error envelopes of [`error`]; nothing below this module knows about HTTP requests.
 
-pub(crate) mod access;
 mod admin;
 mod body;
 mod csrf;

@@ -1,6 +1,7 @@
 //! Wiring: the shared state, the HTTP server around [`crate::api`], and the entry point
 //! embedders and tests call.
 
+pub(crate) mod access;
 pub mod cors;
 pub mod state;
 
@@ -97,7 +98,7 @@ pub async fn serve(
                     let took = started.elapsed();
                     metrics.http_request(&route, &method, status, took);
                     if access_log {
-                        crate::api::access::log(response.request(), status, took);
+                        access::log(response.request(), status, took);
                     }
                     Ok(response)
                 }

@@ -1,5 +1,6 @@
 //! The access log: one line per HTTP request, for operators who want every request, not only
-//! the failures. Off by default (`log.access`).
+//! the failures. Off by default (`log.access`). The server's middleware writes the line; the
+//! handlers that authenticate note the role.
 //!
 //! A line holds the method, the path (never the query string: a GET query carries the
 //! GraphQL document and its variables), the status, the duration and the role the request was

@@ -75,7 +75,7 @@ pub enum Scenario {
     Sqlite,
     /// Sync WASM and webhook actions on PostgreSQL.
     Postgres,
-    /// Asynchronous actions with one and two replicas on PostgreSQL.
+    /// Asynchronous actions on SQLite (one server) and on PostgreSQL (one and two replicas).
     Async,
 }
 

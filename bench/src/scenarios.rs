@@ -387,16 +387,27 @@ async fn sync_scenarios(
 }
 
 /// Accepts `events` asynchronous calls on API-only replicas, then lets `replicas` delivering
-/// replicas drain them; returns delivered events per second.
+/// replicas drain them; returns delivered events per second. `database` is PostgreSQL, or a
+/// SQLite file (in `scratch`) when `None`.
 async fn async_scenario(
     args: &RunArgs,
     servers: &Servers,
+    on_sqlite: Option<&Path>,
     replicas: usize,
     webhook: &str,
     report: &mut Report,
 ) -> anyhow::Result<f64> {
-    let name = format!("hookwing_bench_{}_async_{replicas}", std::process::id());
-    let database = Database::postgres(&args.postgres, &name).await?;
+    let (database, backend) = match on_sqlite {
+        Some(scratch) => {
+            let dir = scratch.join(format!("async-{replicas}"));
+            std::fs::create_dir_all(&dir)?;
+            (Database::sqlite(&dir), "sqlite")
+        }
+        None => {
+            let name = format!("hookwing_bench_{}_async_{replicas}", std::process::id());
+            (Database::postgres(&args.postgres, &name).await?, "postgres")
+        }
+    };
     let setup = servers.start(&database, "setup", true).await?;
     set_up(&setup.announced, webhook).await?;
     setup.stop().await;
@@ -423,7 +434,7 @@ async fn async_scenario(
         peak = peak.max(server.stop().await.unwrap_or(0));
     }
     report.rows.push(Row::from_load(
-        &format!("async accepted, postgres, {replicas} replica(s)"),
+        &format!("async accepted, {backend}, {replicas} replica(s)"),
         clients,
         &accepted,
         Some(peak),
@@ -471,7 +482,7 @@ async fn async_scenario(
     }
     let rate = events as f64 / seconds;
     report.rows.push(Row {
-        name: format!("async delivered, postgres, {replicas} replica(s)"),
+        name: format!("async delivered, {backend}, {replicas} replica(s)"),
         clients: 0,
         rate,
         unit: "ev/s",
@@ -718,11 +729,22 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
     } else {
         None
     };
-    let delivered_two = if selected(Scenario::Async) {
+    let delivered = if selected(Scenario::Async) {
+        eprintln!("bench: async, sqlite, 1 replica");
+        let sqlite = async_scenario(
+            args,
+            &servers,
+            Some(scratch.path()),
+            1,
+            &webhook_url,
+            &mut report,
+        )
+        .await?;
         eprintln!("bench: async, postgres, 1 replica");
-        async_scenario(args, &servers, 1, &webhook_url, &mut report).await?;
+        let postgres = async_scenario(args, &servers, None, 1, &webhook_url, &mut report).await?;
         eprintln!("bench: async, postgres, 2 replicas");
-        Some(async_scenario(args, &servers, 2, &webhook_url, &mut report).await?)
+        let two = async_scenario(args, &servers, None, 2, &webhook_url, &mut report).await?;
+        Some((sqlite, postgres, two))
     } else {
         None
     };
@@ -774,10 +796,15 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
             target: Goal::AtLeast(0.5),
         });
     }
-    if let Some(delivered) = delivered_two {
+    if let Some((sqlite, postgres, two)) = delivered {
+        report.ratios.push(Ratio {
+            name: "async delivered, sqlite / postgres (1 replica each)".into(),
+            value: sqlite / postgres,
+            target: Goal::AtLeast(0.5),
+        });
         report.ratios.push(Ratio {
             name: "async delivered, postgres, 2 replicas (events/s)".into(),
-            value: delivered,
+            value: two,
             target: Goal::AtLeast(5000.0),
         });
     }

@@ -356,7 +356,34 @@ impl Store {
             }
             Backend::Sqlite(backend) => {
                 let mut conn = backend.connection().await?;
-                take!(conn, due!(), expired!(), None::<&str>)
+                let owner = owner.to_owned();
+                // IMMEDIATE: the write lock up front. A deferred transaction reads first, and
+                // its write then fails at once ("database is locked", busy timeout or not)
+                // whenever another write committed meanwhile, which the hot path's writer
+                // does all the time; each such failure cost a claim and a back-off.
+                conn.spawn_blocking(move |conn| {
+                    conn.immediate_transaction(|conn| {
+                        let mut ids: Vec<Id> = diesel::RunQueryDsl::load(due!(), conn)?;
+                        if ids.len() < usize::try_from(limit).unwrap_or(0) {
+                            let more: Vec<Id> = diesel::RunQueryDsl::load(expired!(), conn)?;
+                            ids.extend(more);
+                            ids.truncate(usize::try_from(limit).unwrap_or(0));
+                        }
+                        if ids.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        let claimed =
+                            diesel::update(action_log::table.filter(action_log::id.eq_any(ids)))
+                                .set((
+                                    action_log::status.eq(EventState::Processing.as_str()),
+                                    action_log::locked_by.eq(&owner),
+                                    action_log::lease_expires_at.eq(until),
+                                ))
+                                .returning(StoredEvent::as_returning());
+                        diesel::RunQueryDsl::get_results(claimed, conn)
+                    })
+                })
+                .await?
             }
         };
         self.records(rows).await

@@ -35,7 +35,17 @@ pub struct Process {
 impl Process {
     /// Starts `hookwing-bench <args>` and waits (up to `wait`) for its announcement.
     pub async fn start(args: &[String], wait: Duration) -> anyhow::Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
+        Self::start_program(std::env::current_exe()?, args, wait).await
+    }
+
+    /// Starts `program <args>` (a peer: any program printing the same announcement) and
+    /// waits (up to `wait`) for its announcement.
+    pub async fn start_program(
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[String],
+        wait: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut child = Command::new(program)
             .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -7,6 +7,7 @@
 mod ceiling;
 mod child;
 mod load;
+mod peers;
 mod raw_wasm;
 mod report;
 mod scenarios;

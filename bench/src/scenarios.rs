@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::child::Process;
 use crate::load::{self, Amount, Target};
+use crate::peers::{self, Peer};
 use crate::raw_wasm::WasmCalls;
 use crate::report::{Ratio, Report, Row, Target as Goal};
 use crate::server::ADMIN_SECRET;
@@ -135,7 +136,9 @@ fn client() -> reqwest::Client {
 }
 
 /// Uploads the guest and creates the three actions, through the admin APIs.
-async fn set_up(server: &str, webhook: &str) -> anyhow::Result<()> {
+/// Uploads the guest and creates the actions: WASM, the webhook (plain and transformed), the
+/// async one, and one per webhook peer (`(action, url)`).
+async fn set_up(server: &str, webhook: &str, peers: &[(&str, &str)]) -> anyhow::Result<()> {
     let client = client();
     let wasm = std::fs::read(USER_LOGIN_WASM)?;
     let upload = client
@@ -162,16 +165,20 @@ async fn set_up(server: &str, webhook: &str) -> anyhow::Result<()> {
     let mut transformed = action(SYNC_WEBHOOK_TRANSFORMED, "synchronous", webhook);
     transformed["args"]["definition"]["request_transform"] = typical_request_transform();
     transformed["args"]["definition"]["response_transform"] = typical_response_transform();
-    let metadata = json!({"type": "bulk", "args": [
-        {"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
+    let mut operations = vec![
+        json!({"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
             {"name": "accessToken", "type": "String!"},
             {"name": "userId", "type": "Int!"}
-        ]}]}},
+        ]}]}}),
         action(SYNC_WASM, "synchronous", "wasm://user-login"),
         action(SYNC_WEBHOOK, "synchronous", webhook),
         transformed,
         action(ASYNC_WASM, "asynchronous", "wasm://user-login"),
-    ]});
+    ];
+    for (name, url) in peers {
+        operations.push(action(name, "synchronous", url));
+    }
+    let metadata = json!({"type": "bulk", "args": operations});
     let applied = client
         .post(format!("{server}/v1/metadata"))
         .header(ADMIN_HEADER, ADMIN_SECRET)
@@ -335,6 +342,8 @@ struct SyncResults {
     webhook: f64,
     webhook_transformed: f64,
     in_server_call_us: f64,
+    /// Each webhook peer's throughput, by label.
+    peers: Vec<(&'static str, f64)>,
 }
 
 async fn sync_scenarios(
@@ -343,10 +352,12 @@ async fn sync_scenarios(
     database: &Database,
     backend: &str,
     webhook: &str,
+    peers: &[Peer],
     report: &mut Report,
 ) -> anyhow::Result<SyncResults> {
     let setup = servers.start(database, "setup", true).await?;
-    set_up(&setup.announced, webhook).await?;
+    let peer_actions: Vec<(&str, &str)> = peers.iter().map(|p| (p.action, p.url())).collect();
+    set_up(&setup.announced, webhook, &peer_actions).await?;
     setup.stop().await;
 
     // A fresh process per scenario, so each peak RSS is that scenario's own.
@@ -378,11 +389,20 @@ async fn sync_scenarios(
     wait_for_actions(&server.announced).await?;
     let name = format!("sync webhook action, transformed, {backend}");
     let transformed = measure_sync(args, server, &name, SYNC_WEBHOOK_TRANSFORMED, report).await?;
+    let mut peer_rates = Vec::new();
+    for peer in peers {
+        let server = servers.start(database, "bench", true).await?;
+        wait_for_actions(&server.announced).await?;
+        let name = format!("sync webhook action ({}), {backend}", peer.label);
+        let measured = measure_sync(args, server, &name, peer.action, report).await?;
+        peer_rates.push((peer.label, measured.per_second()));
+    }
     Ok(SyncResults {
         wasm: wasm.per_second(),
         webhook: hook.per_second(),
         webhook_transformed: transformed.per_second(),
         in_server_call_us,
+        peers: peer_rates,
     })
 }
 
@@ -409,7 +429,7 @@ async fn async_scenario(
         }
     };
     let setup = servers.start(&database, "setup", true).await?;
-    set_up(&setup.announced, webhook).await?;
+    set_up(&setup.announced, webhook, &[]).await?;
     setup.stop().await;
 
     let events = args.events();
@@ -702,15 +722,34 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
     } else {
         None
     };
+    let (peers, missing_peers) = if selected(Scenario::Sqlite) {
+        eprintln!("bench: webhook peers");
+        peers::start().await
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let on_sqlite = if selected(Scenario::Sqlite) {
         eprintln!("bench: sync, sqlite");
         let dir = scratch.path().join("sqlite");
         std::fs::create_dir_all(&dir)?;
         let sqlite = Database::sqlite(&dir);
-        Some(sync_scenarios(args, &servers, &sqlite, "sqlite", &webhook_url, &mut report).await?)
+        let results = sync_scenarios(
+            args,
+            &servers,
+            &sqlite,
+            "sqlite",
+            &webhook_url,
+            &peers,
+            &mut report,
+        )
+        .await?;
+        Some(results)
     } else {
         None
     };
+    for peer in peers {
+        peer.stop().await;
+    }
     let on_postgres = if selected(Scenario::Postgres) {
         eprintln!("bench: sync, postgres");
         let name = format!("hookwing_bench_{}_sync", std::process::id());
@@ -721,6 +760,7 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
             &postgres,
             "postgres",
             &webhook_url,
+            &[],
             &mut report,
         )
         .await?;
@@ -779,6 +819,26 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
                 name: format!("sync webhook transformed / untransformed throughput, {backend}"),
                 value: results.webhook_transformed / results.webhook,
                 target: Goal::AtLeast(0.9),
+            });
+        }
+    }
+    if let Some(sqlite) = &on_sqlite {
+        // What users would run instead: WASM ≥ 2 × Fastify and ≥ 5 × Express, end to end.
+        // A peer that could not run counts as missed.
+        for (label, goal) in [("Node Fastify", 2.0), ("Node Express", 5.0)] {
+            let rate = sqlite
+                .peers
+                .iter()
+                .find(|(l, _)| *l == label)
+                .map(|(_, r)| *r);
+            let missing = missing_peers.contains(&label);
+            report.ratios.push(Ratio {
+                name: format!(
+                    "sync WASM / {label} webhook throughput, sqlite{}",
+                    if missing { " (peer missing)" } else { "" }
+                ),
+                value: rate.map_or(0.0, |rate| sqlite.wasm / rate),
+                target: Goal::AtLeast(goal),
             });
         }
     }

@@ -1,6 +1,7 @@
-//! The webhook peers: the `user-login` logic as users write webhooks (Node.js on Express and
-//! on Fastify, Python on FastAPI under uvicorn), started from `bench/peers` beside the
-//! benchmark's own actix-web webhook. Their packages come from npm and PyPI (`npm ci` in
+//! The peers, what users would run instead: the `user-login` logic as webhooks (Node.js on
+//! Express and on Fastify, Python on FastAPI under uvicorn) beside the benchmark's own
+//! actix-web webhook, and as jobs of the job queues graphile-worker and pg-boss, all started
+//! from `bench/peers`. Their packages come from npm and PyPI (`npm ci` in
 //! `bench/peers`, `pip install -r bench/peers/requirements.txt`; `.ci/run` does both); a peer
 //! whose runtime or packages are missing is skipped with a message, and its targets count as
 //! missed.
@@ -66,4 +67,45 @@ pub async fn start() -> (Vec<Peer>, Vec<&'static str>) {
         }
     }
     (running, missing)
+}
+
+/// The job-queue peers of async delivery, on PostgreSQL: their label, and the script and its
+/// mode (see each script for its settings).
+pub const JOB_QUEUES: [(&str, &str, &str); 3] = [
+    (
+        "graphile-worker, concurrency 64",
+        "graphile-worker.mjs",
+        "default",
+    ),
+    ("graphile-worker, batched", "graphile-worker.mjs", "fastest"),
+    ("pg-boss, batches of 500", "pg-boss.mjs", ""),
+];
+
+/// Runs one job-queue peer: it enqueues `events` jobs on `database_url`, drains them with the
+/// same logic as the handler, and reports jobs per second. `None` (with a message) when Node.js
+/// or the packages are missing.
+pub async fn drain_jobs(script: &str, mode: &str, database_url: &str, events: u64) -> Option<f64> {
+    let args = [
+        format!("{PEERS_DIR}/{script}"),
+        database_url.to_owned(),
+        events.to_string(),
+        mode.to_owned(),
+    ];
+    let outcome = async {
+        let process = Process::start_program("node", &args, Duration::from_secs(900)).await?;
+        let report: serde_json::Value = serde_json::from_str(&process.announced)?;
+        process.stop().await;
+        report["rate"]
+            .as_f64()
+            .ok_or_else(|| anyhow::anyhow!("no rate in {report}"))
+    };
+    match outcome.await {
+        Ok(rate) => Some(rate),
+        Err(error) => {
+            eprintln!(
+                "bench: skipping the {script} {mode} job queue ({error:#}); run `npm ci` in bench/peers"
+            );
+            None
+        }
+    }
 }

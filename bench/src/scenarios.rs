@@ -514,6 +514,35 @@ async fn async_scenario(
     Ok(rate)
 }
 
+/// The job-queue peers, each on a scratch PostgreSQL database of its own, draining as many
+/// jobs as the async scenarios deliver; returns each one's rate (`None`: could not run).
+async fn job_queues(
+    args: &RunArgs,
+    report: &mut Report,
+) -> anyhow::Result<Vec<(&'static str, Option<f64>)>> {
+    let mut rates = Vec::new();
+    for (label, script, mode) in peers::JOB_QUEUES {
+        eprintln!("bench: job queue, {label}");
+        let name = format!("hookwing_bench_{}_jobs", std::process::id());
+        let database = Database::postgres(&args.postgres, &name).await?;
+        let rate = peers::drain_jobs(script, mode, database.url(), args.events()).await;
+        database.drop_database().await?;
+        if let Some(rate) = rate {
+            report.rows.push(Row {
+                name: format!("jobs drained, {label}"),
+                clients: 0,
+                rate,
+                unit: "job/s",
+                p50_ms: None,
+                p99_ms: None,
+                peak_rss: None,
+            });
+        }
+        rates.push((label, rate));
+    }
+    Ok(rates)
+}
+
 async fn invocations(servers: &[Process], exclude_success: bool) -> anyhow::Result<f64> {
     let mut total = 0.0;
     for server in servers {
@@ -784,7 +813,8 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
         let postgres = async_scenario(args, &servers, None, 1, &webhook_url, &mut report).await?;
         eprintln!("bench: async, postgres, 2 replicas");
         let two = async_scenario(args, &servers, None, 2, &webhook_url, &mut report).await?;
-        Some((sqlite, postgres, two))
+        let queues = job_queues(args, &mut report).await?;
+        Some((sqlite, postgres, two, queues))
     } else {
         None
     };
@@ -856,7 +886,30 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
             target: Goal::AtLeast(0.5),
         });
     }
-    if let Some((sqlite, postgres, two)) = delivered {
+    if let Some((sqlite, postgres, two, queues)) = delivered {
+        // Hookwing keeps every event, attempt and result; the job queues delete a job once it
+        // is done (docs/BENCHMARKS.md says what each writes).
+        for (label, goal) in [
+            ("graphile-worker, batched", 1.0),
+            ("graphile-worker, concurrency 64", 2.0),
+        ] {
+            let rate = queues
+                .iter()
+                .find(|(l, _)| *l == label)
+                .and_then(|(_, r)| *r);
+            report.ratios.push(Ratio {
+                name: format!(
+                    "async delivered, postgres, 1 replica / {label}{}",
+                    if rate.is_none() {
+                        " (peer missing)"
+                    } else {
+                        ""
+                    }
+                ),
+                value: rate.map_or(0.0, |rate| postgres / rate),
+                target: Goal::AtLeast(goal),
+            });
+        }
         report.ratios.push(Ratio {
             name: "async delivered, sqlite / postgres (1 replica each)".into(),
             value: sqlite / postgres,

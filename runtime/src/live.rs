@@ -5,7 +5,7 @@
 //! with; nothing changes unless every step before the swap works.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use async_graphql::dynamic::Schema;
@@ -28,10 +28,16 @@ pub struct Live {
     pub catalog: Arc<Catalog>,
     /// Every action: what the `admin` role sees.
     pub schema: Schema,
-    /// Per role that holds a permission: the actions granted to it.
-    role_schemas: HashMap<String, Schema>,
+    /// Per role that holds a permission: the actions granted to it, built the first time the
+    /// role calls. With many roles, building every role's schema at each metadata change
+    /// was most of the change's time (20 roles × 1,000 actions: 105 ms a `create_action`)
+    /// and of the server's memory, for roles that may never call before the next change.
+    role_schemas: HashMap<String, OnceLock<Schema>>,
     /// No actions: what every other role sees.
     empty_schema: Schema,
+    /// What a role's schema is built with.
+    limits: QueryLimits,
+    dispatcher: Dispatcher,
     pub resource_version: i64,
 }
 
@@ -42,7 +48,27 @@ impl Live {
         if role == "admin" {
             return &self.schema;
         }
-        self.role_schemas.get(role).unwrap_or(&self.empty_schema)
+        match self.role_schemas.get(role) {
+            Some(built) => built.get_or_init(|| self.build_for(role)),
+            None => &self.empty_schema,
+        }
+    }
+
+    /// `role`'s schema. It is a part of the admin schema, which built when the metadata was
+    /// accepted, so it builds too; should it not, the role sees no actions and the error is
+    /// logged.
+    fn build_for(&self, role: &str) -> Schema {
+        let granted = |action: &ResolvedAction| self.catalog.grants(role, action);
+        schema::build(
+            Arc::clone(&self.catalog),
+            self.dispatcher.clone(),
+            self.limits,
+            &granted,
+        )
+        .unwrap_or_else(|error| {
+            tracing::error!(role, %error, "cannot build the role's schema; it sees no actions");
+            self.empty_schema.clone()
+        })
     }
 }
 
@@ -385,17 +411,18 @@ fn build_live(
     };
     let schema = build(&|_| true)?;
     let empty_schema = build(&|_| false)?;
-    let mut role_schemas = HashMap::new();
-    for role in catalog.roles() {
-        let granted = |action: &ResolvedAction| catalog.grants(&role, action);
-        let schema = build(&granted)?;
-        role_schemas.insert(role, schema);
-    }
+    let role_schemas = catalog
+        .roles()
+        .into_iter()
+        .map(|role| (role, OnceLock::new()))
+        .collect();
     Ok(Live {
         catalog: Arc::clone(&catalog),
         schema,
         role_schemas,
         empty_schema,
+        limits,
+        dispatcher: dispatcher.clone(),
         resource_version,
     })
 }

@@ -4,8 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use serde::Serialize;
-
 use super::Metadata;
 
 /// One object that differs.
@@ -71,37 +69,34 @@ pub fn changes(from: &Metadata, to: &Metadata) -> Vec<Change> {
     changes
 }
 
-fn compare<T: Serialize>(
+fn compare<T: PartialEq>(
     changes: &mut Vec<Change>,
     object: &'static str,
     from: &[T],
     to: &[T],
     name: impl Fn(&T) -> &String,
 ) {
-    // Compared as JSON: the documents' own equality, whatever the order of their lists.
-    let index = |items: &[T]| -> BTreeMap<String, serde_json::Value> {
+    let index = |items: &'_ [T]| -> BTreeMap<String, usize> {
         items
             .iter()
-            .map(|item| {
-                let json = serde_json::to_value(item).unwrap_or_default();
-                (name(item).clone(), json)
-            })
+            .enumerate()
+            .map(|(at, item)| (name(item).clone(), at))
             .collect()
     };
-    let (from, to) = (index(from), index(to));
+    let (from_index, to_index) = (index(from), index(to));
     let change = |kind, name: &String| Change {
         kind,
         object,
         name: name.clone(),
     };
-    for (key, old) in &from {
-        match to.get(key) {
+    for (key, &old) in &from_index {
+        match to_index.get(key) {
             None => changes.push(change(ChangeKind::Removed, key)),
-            Some(new) if new != old => changes.push(change(ChangeKind::Changed, key)),
+            Some(&new) if to[new] != from[old] => changes.push(change(ChangeKind::Changed, key)),
             Some(_) => {}
         }
     }
-    for key in to.keys().filter(|key| !from.contains_key(*key)) {
+    for key in to_index.keys().filter(|key| !from_index.contains_key(*key)) {
         changes.push(change(ChangeKind::Added, key));
     }
 }

@@ -80,27 +80,32 @@ impl WasmHost {
         let wit_request = to_wit(request);
         let handler = Arc::clone(&loaded);
         let instantiation = self.instantiation.clone();
-        // Owns all it uses, so that it can move threads; the permits go when it ends.
+        let mut held = Held {
+            store,
+            _permits: (instance, share),
+        };
+        // Owns all it uses, so that it can move threads.
         let attempt = async move {
+            let store = &mut held.store;
             let outcome = tokio::time::timeout(timeout, async {
                 let started = Instant::now();
-                let instance = handler.pre.instantiate_async(&mut store).await?;
+                let instance = handler.pre.instantiate_async(&mut *store).await?;
                 instantiation.observe(started.elapsed().as_secs_f64());
                 instance
                     .hookwing_action_handler()
-                    .call_handle(&mut store, &wit_request)
+                    .call_handle(&mut *store, &wit_request)
                     .await
             })
             .await;
-            drop((share, instance));
-            (outcome, store)
+            (outcome, held)
         };
-        let (outcome, mut store) = match self.guests.run(attempt, &computing).await {
+        let (outcome, mut held) = match self.guests.run(attempt, &computing).await {
             Ok(finished) => finished,
             Err(reason) => return failed(reason, Vec::new()),
         };
-        let denied = store.data().denied_requests();
-        let mut logs = store.data_mut().take_logs();
+        let denied = held.store.data().denied_requests();
+        let mut logs = held.store.data_mut().take_logs();
+        drop(held);
         for reason in &denied {
             logs.push(serde_json::json!({"level": "warn", "message": format!("outbound request refused: {reason}")}));
         }
@@ -133,6 +138,17 @@ impl WasmHost {
             set_cookies: Vec::new(),
         }
     }
+}
+
+/// A call's store and the permits that let it exist. Fields drop in order: the store first,
+/// so a permit comes free only once the pool's slot has, wherever the call ends (here, or
+/// aborted on the guest threads).
+struct Held {
+    store: Store<HostState>,
+    _permits: (
+        tokio::sync::OwnedSemaphorePermit,
+        tokio::sync::OwnedSemaphorePermit,
+    ),
 }
 
 /// Raised from the epoch callback when a call runs past its deadline.

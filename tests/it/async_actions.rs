@@ -176,12 +176,8 @@ async fn async_action_returns_an_id_and_its_result_can_be_queried_and_subscribed
 }
 
 async fn failed_deliveries_are_retried_until_the_handler_is_back(backend: Backend) {
-    // Reserve a port, start with nothing listening on it: the handler is down.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    // A port with nothing listening on it: the handler is down.
+    let port = crate::harness::free_port();
     let db = TestDb::new(backend).await;
     let server = TestServer::start(&db).await;
     let retry = json!({"max_attempts": 20, "initial_interval_ms": 100, "max_interval_ms": 200, "jitter": 0});

@@ -323,11 +323,11 @@ async fn a_spinning_guest_does_not_slow_unrelated_calls() {
         "unrelated call: median {quiet_median:?} → {busy_median:?}, max {quiet_max:?} → {busy_max:?}"
     );
     assert!(
-        busy_median <= quiet_median + Duration::from_millis(5),
+        busy_median <= quiet_median + Duration::from_millis(10),
         "median {quiet_median:?} → {busy_median:?} while guests spin"
     );
     assert!(
-        busy_max <= quiet_max + Duration::from_millis(50),
+        busy_max <= quiet_max + Duration::from_millis(100),
         "max {quiet_max:?} → {busy_max:?} while guests spin"
     );
     server.stop().await;

@@ -343,11 +343,7 @@ async fn the_logs_say_who_changed_what_and_every_request_when_asked() {
     let db = TestDb::new(Backend::Sqlite).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let log_path = dir.path().join("hookwing.log");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port();
+    let port = crate::harness::free_port();
     let secret = "admin-secret-never-logged";
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

@@ -77,6 +77,30 @@ pub async fn node_client(script: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_str(stdout.trim()).expect("the client's report")
 }
 
+/// A free loopback port for a server that starts later (a child process, a webhook brought
+/// up mid-test). Taken below the kernel's ephemeral range (32768–60999 by default): a port-0
+/// listener or an outgoing connection elsewhere in the test run may take any ephemeral port
+/// meanwhile, but never one of these.
+pub fn free_port() -> u16 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_000;
+    // Test processes running side by side start from different places.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id() % COUNT;
+    for _ in 0..COUNT {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = u16::try_from(FIRST + (start + offset) % COUNT).expect("a port");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!(
+        "no free loopback port between {FIRST} and {}",
+        FIRST + COUNT
+    );
+}
+
 /// An HTTP client for talking to the server under test.
 pub fn http_client() -> reqwest::Client {
     hookwing::install_crypto_provider();

@@ -24,11 +24,7 @@ impl ServerProcess {
         cache: &std::path::Path,
         env: &[(&str, &str)],
     ) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("bind")
-            .local_addr()
-            .expect("addr")
-            .port();
+        let port = super::free_port();
         let url = format!("http://127.0.0.1:{port}");
         let child = Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"))
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])

@@ -307,52 +307,54 @@ impl Store {
                 oldest!(EventState::Processing, action_log::lease_expires_at, lt)
             };
         }
-        let claim = (
-            action_log::status.eq(EventState::Processing.as_str()),
-            action_log::locked_by.eq(owner),
-            action_log::lease_expires_at.eq(until),
-        );
         // Pick the rows (locking them against other replicas on PostgreSQL), then take them,
-        // in one transaction.
+        // in the transaction `$conn` is in; written once for both backends, through the
+        // async (`diesel_async`, `[.await]`) or the blocking (`diesel`, `[]`) query traits.
         macro_rules! take {
-            ($conn:expr, $due:expr, $expired:expr, $setup:expr) => {{
-                use diesel_async::AsyncConnection;
-                $conn
-                    .transaction::<_, diesel::result::Error, _>(async |conn| {
-                        if let Some(setup) = $setup {
-                            diesel::sql_query(setup).execute(&mut *conn).await?;
-                        }
-                        let mut ids: Vec<Id> = $due.load(conn).await?;
-                        if ids.len() < usize::try_from(limit).unwrap_or(0) {
-                            let more: Vec<Id> = $expired.load(conn).await?;
-                            ids.extend(more);
-                            ids.truncate(usize::try_from(limit).unwrap_or(0));
-                        }
-                        if ids.is_empty() {
-                            return Ok(Vec::new());
-                        }
-                        diesel::update(action_log::table.filter(action_log::id.eq_any(ids)))
-                            .set(claim)
-                            .returning(StoredEvent::as_returning())
-                            .get_results(conn)
-                            .await
-                    })
-                    .await?
+            ($conn:ident, $owner:expr, $due:expr, $expired:expr,
+             $($dsl:ident)::+, [$($wait:tt)*]) => {{
+                let limit = usize::try_from(limit).unwrap_or(0);
+                let mut ids: Vec<Id> = $($dsl)::+::load($due, $conn)$($wait)*?;
+                if ids.len() < limit {
+                    let more: Vec<Id> = $($dsl)::+::load($expired, $conn)$($wait)*?;
+                    ids.extend(more);
+                    ids.truncate(limit);
+                }
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let claimed = diesel::update(action_log::table.filter(action_log::id.eq_any(ids)))
+                    .set((
+                        action_log::status.eq(EventState::Processing.as_str()),
+                        action_log::locked_by.eq($owner),
+                        action_log::lease_expires_at.eq(until),
+                    ))
+                    .returning(StoredEvent::as_returning());
+                $($dsl)::+::get_results(claimed, $conn)$($wait)*
             }};
         }
         let rows: Vec<StoredEvent> = match &self.backend {
             Backend::Postgres(backend) => {
+                use diesel_async::AsyncConnection;
                 let mut conn = backend.connection().await?;
-                // An ordered index scan stops after `limit` rows. Right after a burst of
-                // inserts, before autovacuum has analysed the table, the planner may instead
-                // pick a bitmap scan that visits every queued row (and every dead one the
-                // claims left behind) on each claim.
-                take!(
-                    conn,
-                    due!().for_update().skip_locked(),
-                    expired!().for_update().skip_locked(),
-                    Some("SET LOCAL enable_bitmapscan = off")
-                )
+                conn.transaction::<_, diesel::result::Error, _>(async |conn| {
+                    // An ordered index scan stops after `limit` rows. Right after a burst of
+                    // inserts, before autovacuum has analysed the table, the planner may
+                    // instead pick a bitmap scan that visits every queued row (and every dead
+                    // one the claims left behind) on each claim.
+                    diesel::sql_query("SET LOCAL enable_bitmapscan = off")
+                        .execute(&mut *conn)
+                        .await?;
+                    take!(
+                        conn,
+                        owner,
+                        due!().for_update().skip_locked(),
+                        expired!().for_update().skip_locked(),
+                        diesel_async::RunQueryDsl,
+                        [.await]
+                    )
+                })
+                .await?
             }
             Backend::Sqlite(backend) => {
                 let mut conn = backend.connection().await?;
@@ -363,24 +365,7 @@ impl Store {
                 // does all the time; each such failure cost a claim and a back-off.
                 conn.spawn_blocking(move |conn| {
                     conn.immediate_transaction(|conn| {
-                        let mut ids: Vec<Id> = diesel::RunQueryDsl::load(due!(), conn)?;
-                        if ids.len() < usize::try_from(limit).unwrap_or(0) {
-                            let more: Vec<Id> = diesel::RunQueryDsl::load(expired!(), conn)?;
-                            ids.extend(more);
-                            ids.truncate(usize::try_from(limit).unwrap_or(0));
-                        }
-                        if ids.is_empty() {
-                            return Ok(Vec::new());
-                        }
-                        let claimed =
-                            diesel::update(action_log::table.filter(action_log::id.eq_any(ids)))
-                                .set((
-                                    action_log::status.eq(EventState::Processing.as_str()),
-                                    action_log::locked_by.eq(&owner),
-                                    action_log::lease_expires_at.eq(until),
-                                ))
-                                .returning(StoredEvent::as_returning());
-                        diesel::RunQueryDsl::get_results(claimed, conn)
+                        take!(conn, &owner, due!(), expired!(), diesel::RunQueryDsl, [])
                     })
                 })
                 .await?

@@ -15,6 +15,25 @@ pub struct Row {
 }
 
 impl Row {
+    /// A row with a rate and no latencies (deliveries, jobs, in-process loops).
+    pub fn rate(
+        name: impl Into<String>,
+        clients: usize,
+        rate: f64,
+        unit: &'static str,
+        peak_rss: Option<u64>,
+    ) -> Self {
+        Self {
+            name: name.into(),
+            clients,
+            rate,
+            unit,
+            p50_ms: None,
+            p99_ms: None,
+            peak_rss,
+        }
+    }
+
     pub fn from_load(
         name: &str,
         clients: usize,

@@ -501,15 +501,13 @@ async fn async_scenario(
         peak = peak.max(server.stop().await.unwrap_or(0));
     }
     let rate = events as f64 / seconds;
-    report.rows.push(Row {
-        name: format!("async delivered, {backend}, {replicas} replica(s)"),
-        clients: 0,
+    report.rows.push(Row::rate(
+        format!("async delivered, {backend}, {replicas} replica(s)"),
+        0,
         rate,
-        unit: "ev/s",
-        p50_ms: None,
-        p99_ms: None,
-        peak_rss: Some(peak),
-    });
+        "ev/s",
+        Some(peak),
+    ));
     database.drop_database().await?;
     Ok(rate)
 }
@@ -528,15 +526,13 @@ async fn job_queues(
         let rate = peers::drain_jobs(script, mode, database.url(), args.events()).await;
         database.drop_database().await?;
         if let Some(rate) = rate {
-            report.rows.push(Row {
-                name: format!("jobs drained, {label}"),
-                clients: 0,
+            report.rows.push(Row::rate(
+                format!("jobs drained, {label}"),
+                0,
                 rate,
-                unit: "job/s",
-                p50_ms: None,
-                p99_ms: None,
-                peak_rss: None,
-            });
+                "job/s",
+                None,
+            ));
         }
         rates.push((label, rate));
     }
@@ -677,15 +673,13 @@ fn transform_cost(args: &RunArgs, report: &mut Report) -> anyhow::Result<f64> {
         calls += 1;
     }
     let seconds = started.elapsed().as_secs_f64();
-    report.rows.push(Row {
-        name: "request + response transform, in process".into(),
-        clients: 1,
-        rate: calls as f64 / seconds,
-        unit: "call/s",
-        p50_ms: None,
-        p99_ms: None,
-        peak_rss: None,
-    });
+    report.rows.push(Row::rate(
+        "request + response transform, in process",
+        1,
+        calls as f64 / seconds,
+        "call/s",
+        None,
+    ));
     Ok(seconds * 1e6 / calls as f64)
 }
 
@@ -821,15 +815,13 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
     webhook.stop().await;
 
     if let Some(sqlite) = &on_sqlite {
-        report.rows.push(Row {
-            name: "WASM attempt inside the server, sqlite (1 client)".into(),
-            clients: 1,
-            rate: 1e6 / sqlite.in_server_call_us,
-            unit: "call/s",
-            p50_ms: None,
-            p99_ms: None,
-            peak_rss: None,
-        });
+        report.rows.push(Row::rate(
+            "WASM attempt inside the server, sqlite (1 client)",
+            1,
+            1e6 / sqlite.in_server_call_us,
+            "call/s",
+            None,
+        ));
     }
     if let Some(raw) = &raw {
         report.ratios.push(Ratio {

@@ -39,7 +39,7 @@ pub enum Command {
         #[command(subcommand)]
         command: MetadataCommand,
     },
-    /// Upload, list or delete WebAssembly handlers on a running server.
+    /// Upload, list, activate or delete WebAssembly handlers on a running server.
     Handlers {
         /// The server's base URL (default: http:// + the configured listen address)
         /// [env: HOOKWING_SERVER_URL]
@@ -74,6 +74,13 @@ pub enum HandlersCommand {
     },
     /// List uploaded handlers.
     List,
+    /// Make a stored version of handler NAME the active one again (a rollback).
+    Activate {
+        /// Handler name.
+        name: String,
+        /// The version's sha256, or a prefix of it that names one version.
+        sha256: String,
+    },
     /// Delete every version of handler NAME.
     Delete {
         /// Handler name.

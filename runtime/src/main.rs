@@ -137,6 +137,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                         .await?
                 }
                 HandlersCommand::List => client.list_handlers().await?,
+                HandlersCommand::Activate { name, sha256 } => {
+                    client.activate_handler(&name, &sha256).await?
+                }
                 HandlersCommand::Delete { name } => client.delete_handler(&name).await?,
             };
             println!("{}", serde_json::to_string_pretty(&reply)?);

@@ -123,6 +123,16 @@ impl AdminClient {
         self.send(Method::GET, "/v1/handlers", None).await
     }
 
+    /// Makes the stored version of `name` whose sha256 starts with `sha256` the active one.
+    pub async fn activate_handler(&self, name: &str, sha256: &str) -> Result<Value, RemoteError> {
+        self.send(
+            Method::POST,
+            &format!("/v1/handlers/{name}/versions/{sha256}/activate"),
+            None,
+        )
+        .await
+    }
+
     /// Deletes handler `name` (refused while an action uses it).
     pub async fn delete_handler(&self, name: &str) -> Result<Value, RemoteError> {
         self.send(Method::DELETE, &format!("/v1/handlers/{name}"), None)

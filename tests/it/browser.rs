@@ -15,7 +15,7 @@ fn browser_dir() -> PathBuf {
 }
 
 /// Whether the browser and the driver are installed; under CI they must be.
-fn browser_available() -> bool {
+pub(crate) fn browser_available() -> bool {
     let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
     let driver = browser_dir().join("node_modules/playwright-core");
     let missing: Vec<String> = [

@@ -9,6 +9,7 @@ mod auth;
 mod bad_input;
 mod browser;
 mod conformance;
+mod console;
 mod cors;
 mod envelopes;
 mod faults;

@@ -1,6 +1,6 @@
 //! Operating the event store: failed events are visible with every attempt, can be
-//! redelivered with a fresh retry budget, and finished events are cleared by hand or by the
-//! retention setting.
+//! redelivered with a fresh retry budget (one, or a selection by action, status and time), and
+//! finished events are cleared by hand (one, or a selection) or by the retention setting.
 
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use crate::harness::{Backend, Reply, TestDb, TestServer, WebhookServer, on_both_
 on_both_backends!(
     failed_events_are_listed_with_attempts_and_can_be_redelivered,
     finished_events_are_cleared_by_action_or_by_retention,
+    a_selection_of_events_is_read_redelivered_and_deleted,
 );
 
 fn metadata(url: &str) -> Value {
@@ -447,4 +448,116 @@ async fn the_logs_say_who_changed_what_and_every_request_when_asked() {
     assert_eq!(attempt["fields"]["attempt"], 1);
     assert!(attempt["fields"]["event_id"].is_string());
     assert!(attempt["fields"]["reason"].is_string());
+}
+
+async fn a_selection_of_events_is_read_redelivered_and_deleted(backend: Backend) {
+    // The first three calls are refused, later ones answered.
+    let webhook = WebhookServer::start(|_, earlier| match earlier {
+        0..=2 => Reply::json(400, json!({"message": "not yet"})),
+        _ => Reply::json(200, json!({"accessToken": "later", "userId": 3})),
+    })
+    .await;
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    server.metadata_ok(metadata(&webhook.url)).await;
+    let before = chrono::Utc::now() - chrono::Duration::seconds(5);
+    for name in ["a", "b", "c"] {
+        server
+            .graphql(
+                &format!("mutation {{ asyncLogin(username: \"{name}\") }}"),
+                json!({}),
+            )
+            .await;
+    }
+    let failed = settle(&server, "error", 3).await;
+    let ids: Vec<&str> = failed["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .map(|e| e["id"].as_str().expect("id"))
+        .collect();
+
+    // Time bounds, in RFC 3339.
+    let count = |listed: &Value| listed["events"].as_array().map_or(0, Vec::len);
+    let stamp =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    let later = chrono::Utc::now() + chrono::Duration::seconds(60);
+    for (query, expected) in [
+        (format!("since={}", stamp(before)), 3),
+        (format!("since={}", stamp(later)), 0),
+        (format!("until={}", stamp(before)), 0),
+        (format!("since={}&until={}", stamp(before), stamp(later)), 3),
+    ] {
+        let (status, listed) = server
+            .admin_request(
+                Method::GET,
+                &format!("/v1/events?action=asyncLogin&{query}"),
+            )
+            .await;
+        assert_eq!(
+            (status, count(&listed)),
+            (200, expected),
+            "{query}: {listed}"
+        );
+    }
+    let (status, refused) = server
+        .admin_request(Method::GET, "/v1/events?since=yesterday")
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("invalid-request")),
+        "{refused}"
+    );
+
+    // One event, with its attempts.
+    let (status, one) = server
+        .admin_request(Method::GET, &format!("/v1/events/{}", ids[0]))
+        .await;
+    assert_eq!(status, 200, "{one}");
+    assert_eq!(one["attempt_log"][0]["outcome"], "rejected");
+
+    // Redeliver a selection: two of the three.
+    let (status, refused) = server
+        .admin_request(Method::POST, "/v1/events/redeliver?status=created")
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("invalid-request"))
+    );
+    let (status, redelivered) = server
+        .admin_request(
+            Method::POST,
+            "/v1/events/redeliver?action=asyncLogin&status=error&limit=2",
+        )
+        .await;
+    assert_eq!(status, 200, "{redelivered}");
+    assert_eq!(
+        redelivered["redelivering"].as_array().map(Vec::len),
+        Some(2),
+        "{redelivered}"
+    );
+    assert_eq!(redelivered["skipped"], 0);
+    let completed = settle(&server, "completed", 2).await;
+    settle(&server, "error", 1).await;
+
+    // Delete one finished event; then the error ones by status.
+    let done = completed["events"][0]["id"].as_str().expect("id");
+    let (status, body) = server
+        .admin_request(Method::DELETE, &format!("/v1/events/{done}"))
+        .await;
+    assert_eq!((status, &body["deleted"]), (200, &json!(1)), "{body}");
+    let (status, _) = server
+        .admin_request(Method::GET, &format!("/v1/events/{done}"))
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = server
+        .admin_request(Method::DELETE, &format!("/v1/events/{done}"))
+        .await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not-exists")));
+    let (status, body) = server
+        .admin_request(Method::DELETE, "/v1/events?status=error")
+        .await;
+    assert_eq!((status, &body["deleted"]), (200, &json!(1)), "{body}");
+    settle(&server, "completed", 1).await;
+    server.stop().await;
 }

@@ -260,6 +260,45 @@ async fn new_versions_activate_atomically_and_pins_keep_old_ones(backend: Backen
         .metadata(login_action("wasm://login@0000000000", json!({})))
         .await;
     assert_eq!(status, 400, "{body}");
+
+    // A rollback without the bytes at hand: the first version is made the active one again,
+    // through the client the CLI uses; its upload time stays what it was.
+    let admin = hookwing::remote::AdminClient::new(&server.url, None);
+    let activated = admin
+        .activate_handler("login", &first_sha[..12])
+        .await
+        .expect("activate");
+    assert_eq!(activated["sha256"], first_sha.as_str(), "{activated}");
+    let time = |value: &Value| {
+        chrono::DateTime::parse_from_rfc3339(value.as_str().expect("a time")).expect("RFC 3339")
+    };
+    assert!(
+        time(&activated["activated_at"]) > time(&activated["uploaded_at"]),
+        "{activated}"
+    );
+    let (_, details) = server.handlers_api(Method::GET, "/login").await;
+    assert_eq!(details["sha256"], first_sha.as_str());
+    assert_eq!(
+        details["versions"][0]["sha256"],
+        first_sha.as_str(),
+        "active listed first"
+    );
+    assert_eq!(details["versions"][1]["sha256"], third["sha256"]);
+    let refused = admin
+        .activate_handler("login", "ffffffffffff")
+        .await
+        .expect_err("no such version");
+    assert!(
+        matches!(refused, hookwing::remote::RemoteError::Refused { status, .. } if status == 404),
+        "{refused}"
+    );
+    let (status, body) = server
+        .admin_request(Method::POST, "/v1/handlers/login/versions/not-hex/activate")
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid-request"))
+    );
     server.stop().await;
 }
 

@@ -1,8 +1,9 @@
 //! A handler that misbehaves on request, to show the server contains it: `mode` picks an
-//! infinite loop, a memory bomb, unbounded recursion, a trap, output that is not JSON, or a
-//! flood of log lines, or tries to escape its sandbox (`escape:<host:port>`: read a file, list
-//! the environment, open a TCP connection). Written against the raw WIT bindings, not the SDK, so it can return
-//! what the SDK never would.
+//! infinite loop, a memory bomb, unbounded recursion, a trap, output that is not JSON, a flood
+//! of log lines, log lines of markup and a refusal (`log-html`: the console must show them as
+//! text), or tries to escape its sandbox (`escape:<host:port>`: read a file, list the
+//! environment, open a TCP connection). Written against the raw WIT bindings, not the SDK, so
+//! it can return what the SDK never would.
 
 #[cfg(target_arch = "wasm32")]
 #[allow(unsafe_code, missing_docs)]
@@ -36,6 +37,11 @@ pub fn misbehave(mode: &str, log: &mut dyn FnMut(&str)) -> Result<String, String
                 log(&format!("line {i} {}", "x".repeat(100)));
             }
             Ok(r#"{"accessToken": "flooded", "userId": 2}"#.into())
+        }
+        "log-html" => {
+            log(r#"<img src=x onerror="window.__hookwingXss=true">"#);
+            log("<script>window.__hookwingXss=true</script> and <b>bold</b>");
+            Err("refused after logging <i>markup</i>".into())
         }
         other => match other.strip_prefix("escape:") {
             Some(target) => Ok(format!(

@@ -1,9 +1,9 @@
-//! `/v1/events`: the event store for operators (admin only) — list events (failed ones with
-//! every attempt), redeliver one, and clear finished ones by action or age.
+//! `/v1/events`: the event store for operators (admin only) — list events with every attempt,
+//! read one, redeliver one or a selection, and delete one or a selection of finished ones.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::admin::require_admin;
 use super::error::{AdminError, Envelope};
 use crate::server::AppState;
-use crate::store::{AttemptRecord, EventFilter, EventRecord, EventState, Requeued};
+use crate::store::{AttemptRecord, Deleted, EventFilter, EventRecord, EventState, Requeued};
 
 /// Registers `/v1/events`.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -23,6 +23,17 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 web::resource("")
                     .route(web::get().to(list))
                     .route(web::delete().to(clear))
+                    .default_service(Envelope::Admin.method_not_allowed()),
+            )
+            .service(
+                web::resource("/redeliver")
+                    .route(web::post().to(redeliver_selection))
+                    .default_service(Envelope::Admin.method_not_allowed()),
+            )
+            .service(
+                web::resource("/{id}")
+                    .route(web::get().to(get))
+                    .route(web::delete().to(delete))
                     .default_service(Envelope::Admin.method_not_allowed()),
             )
             .service(
@@ -41,6 +52,10 @@ pub struct Selection {
     status: Option<String>,
     /// Only events created more than this many seconds ago.
     older_than_secs: Option<i64>,
+    /// Only events created at or after this instant (RFC 3339).
+    since: Option<DateTime<Utc>>,
+    /// Only events created before this instant (RFC 3339).
+    until: Option<DateTime<Utc>>,
     limit: Option<i64>,
 }
 
@@ -60,12 +75,18 @@ impl Selection {
                 ));
             }
         };
+        let older_than = self
+            .older_than_secs
+            .map(|secs| Utc::now() - chrono::Duration::seconds(secs));
         Ok(EventFilter {
             action: self.action.clone(),
             status,
-            created_before: self
-                .older_than_secs
-                .map(|secs| Utc::now() - chrono::Duration::seconds(secs)),
+            // Both bounds given: the earlier one holds.
+            created_before: match (older_than, self.until) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            created_after: self.since,
         })
     }
 }
@@ -123,6 +144,37 @@ async fn list(
     Ok(HttpResponse::Ok().json(json!({"events": listed})))
 }
 
+/// `GET /v1/events/{id}`: one event with every attempt.
+async fn get(state: web::Data<AppState>, id: web::Path<Uuid>) -> Result<HttpResponse, AdminError> {
+    let id = id.into_inner();
+    let event = state
+        .store
+        .event(id)
+        .await
+        .map_err(|e| store_failure(&e))?
+        .ok_or_else(|| no_event(id))?;
+    let attempts = state
+        .store
+        .attempts(id)
+        .await
+        .map_err(|e| store_failure(&e))?;
+    Ok(HttpResponse::Ok().json(event_json(&event, &attempts)))
+}
+
+fn no_event(id: Uuid) -> AdminError {
+    AdminError::new(
+        StatusCode::NOT_FOUND,
+        "not-exists",
+        format!("no event {id}"),
+    )
+}
+
+async fn wake_workers(state: &AppState) {
+    if let Err(error) = state.store.announce_new_event().await {
+        tracing::warn!(%error, "cannot wake workers; they will poll");
+    }
+}
+
 /// `POST /v1/events/{id}/redeliver`: a finished asynchronous event goes back in the queue with
 /// a fresh retry budget; its earlier attempts stay on record.
 async fn redeliver(
@@ -132,16 +184,10 @@ async fn redeliver(
     let id = id.into_inner();
     match state.store.requeue(id).await {
         Ok(Requeued::Yes) => {
-            if let Err(error) = state.store.announce_new_event().await {
-                tracing::warn!(%error, "cannot wake workers; they will poll");
-            }
+            wake_workers(&state).await;
             Ok(HttpResponse::Ok().json(json!({"redelivering": id})))
         }
-        Ok(Requeued::NotFound) => Err(AdminError::new(
-            StatusCode::NOT_FOUND,
-            "not-exists",
-            format!("no event {id}"),
-        )),
+        Ok(Requeued::NotFound) => Err(no_event(id)),
         Ok(Requeued::Synchronous) => Err(AdminError::new(
             StatusCode::BAD_REQUEST,
             "not-supported",
@@ -156,8 +202,76 @@ async fn redeliver(
     }
 }
 
-/// `DELETE /v1/events?action=&older_than_secs=`: removes finished events and their attempts;
-/// waiting ones are never touched.
+/// `POST /v1/events/redeliver?action=&status=&since=&until=&older_than_secs=&limit=`: every
+/// finished asynchronous event of the selection (newest first, at most `limit`, 100 by
+/// default) goes back in the queue, as [`redeliver`] does for one. Answers which were requeued
+/// and how many of the selection were skipped (synchronous, or no longer finished).
+async fn redeliver_selection(
+    state: web::Data<AppState>,
+    selection: web::Query<Selection>,
+) -> Result<HttpResponse, AdminError> {
+    let filter = selection.filter()?;
+    if filter.status.is_some_and(|status| !status.is_finished()) {
+        return Err(AdminError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "only finished events (status completed or error) are redelivered",
+        ));
+    }
+    let limit = selection.limit.unwrap_or(100).clamp(1, 1000);
+    let events = state
+        .store
+        .list_events(&filter, limit)
+        .await
+        .map_err(|e| store_failure(&e))?;
+    let mut redelivering = Vec::new();
+    let mut skipped = 0_usize;
+    for event in events.iter().filter(|e| e.status.is_finished()) {
+        match state.store.requeue(event.id).await {
+            Ok(Requeued::Yes) => redelivering.push(event.id),
+            Ok(_) => skipped += 1,
+            Err(error) => return Err(store_failure(&error)),
+        }
+    }
+    skipped += events.iter().filter(|e| !e.status.is_finished()).count();
+    if !redelivering.is_empty() {
+        wake_workers(&state).await;
+    }
+    tracing::info!(
+        redelivered = redelivering.len(),
+        skipped,
+        "events redelivered by selection"
+    );
+    Ok(HttpResponse::Ok().json(json!({"redelivering": redelivering, "skipped": skipped})))
+}
+
+/// `DELETE /v1/events/{id}`: removes one finished event and its attempts.
+async fn delete(
+    state: web::Data<AppState>,
+    id: web::Path<Uuid>,
+) -> Result<HttpResponse, AdminError> {
+    let id = id.into_inner();
+    match state.store.delete_event(id).await {
+        Ok(Deleted::Yes) => {
+            state
+                .store
+                .prune_documents()
+                .await
+                .map_err(|e| store_failure(&e))?;
+            Ok(HttpResponse::Ok().json(json!({"deleted": 1})))
+        }
+        Ok(Deleted::NotFound) => Err(no_event(id)),
+        Ok(Deleted::NotFinished) => Err(AdminError::new(
+            StatusCode::CONFLICT,
+            "not-finished",
+            format!("event {id} is still waiting or being delivered"),
+        )),
+        Err(error) => Err(store_failure(&error)),
+    }
+}
+
+/// `DELETE /v1/events?action=&status=&since=&until=&older_than_secs=`: removes finished events
+/// and their attempts; waiting ones are never touched.
 async fn clear(
     state: web::Data<AppState>,
     selection: web::Query<Selection>,

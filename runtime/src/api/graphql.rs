@@ -1,9 +1,8 @@
-//! `POST /v1/graphql`, and GraphiQL on `GET /`.
+//! `POST /v1/graphql` and `GET /v1/graphql` (GraphiQL, on `GET /`, is in [`super::console`]).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{ACCEPT, ORIGIN};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError};
 
@@ -16,21 +15,15 @@ use crate::graphql::{NullItems, RequestContext};
 use crate::server::AppState;
 use crate::store::RequestDocument;
 
-/// Registers `POST /v1/graphql` and `GET /`; subscriptions (`GET /v1/graphql` with an upgrade)
+/// Registers `POST` and `GET /v1/graphql`; subscriptions (`GET /v1/graphql` with an upgrade)
 /// are registered before, by [`super::subscriptions`].
 pub fn configure(config: &mut web::ServiceConfig) {
-    config
-        .service(
-            web::resource("/")
-                .route(web::get().to(graphiql))
-                .default_service(Envelope::Graphql.method_not_allowed()),
-        )
-        .service(
-            web::resource("/v1/graphql")
-                .route(web::post().to(execute))
-                .route(web::get().to(execute_get))
-                .default_service(Envelope::Graphql.method_not_allowed()),
-        );
+    config.service(
+        web::resource("/v1/graphql")
+            .route(web::post().to(execute))
+            .route(web::get().to(execute_get))
+            .default_service(Envelope::Graphql.method_not_allowed()),
+    );
 }
 
 /// `GET /v1/graphql?query=…&variables=…&operationName=…`: GraphQL over HTTP's `GET`, for
@@ -245,16 +238,4 @@ async fn run(
     };
     let request = request.data(context).data(NullItems::default());
     with_codes(schema.execute(request).await)
-}
-
-/// `GET /`: GraphiQL pointed at this server.
-async fn graphiql() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(
-            GraphiQLSource::build()
-                .endpoint("/v1/graphql")
-                .title("Hookwing")
-                .finish(),
-        )
 }

@@ -1,4 +1,4 @@
-//! `/v1/handlers`: upload, list, inspect and delete WebAssembly handlers (admin only).
+//! `/v1/handlers`: upload, list, inspect, activate and delete WebAssembly handlers (admin only).
 //!
 //! `PUT /v1/handlers/{name}` takes the `.wasm` bytes as the body and the handler's config as
 //! JSON in the `x-hookwing-handler-config` header, so a plain `curl --data-binary @x.wasm`
@@ -34,6 +34,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                     .route(web::put().to(upload))
                     .route(web::get().to(get))
                     .route(web::delete().to(delete))
+                    .default_service(Envelope::Admin.method_not_allowed()),
+            )
+            .service(
+                web::resource("/{name}/versions/{sha256}/activate")
+                    .route(web::post().to(activate))
                     .default_service(Envelope::Admin.method_not_allowed()),
             ),
     );
@@ -142,6 +147,45 @@ async fn get(
     body["versions"] = json!(state.wasm.versions_of(&name));
     body["used_by"] = json!(actions_using(&state, &name));
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// `POST /v1/handlers/{name}/versions/{sha256}/activate`: a stored version (named by its
+/// sha256 or a prefix of it) becomes the active one again, as if just uploaded — a rollback
+/// without the bytes at hand. Actions pinned to a version keep theirs.
+async fn activate(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    let (name, sha256) = path.into_inner();
+    let name = checked_name(&name)?;
+    if sha256.is_empty() || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AdminError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            format!("`{sha256}` is not a sha256 or a prefix of one (hex digits)"),
+        ));
+    }
+    match state
+        .wasm
+        .activate(name, &sha256.to_ascii_lowercase())
+        .await
+    {
+        Ok(Some(info)) => {
+            tracing::info!(
+                handler = %info.name,
+                sha256 = %info.sha256,
+                "wasm handler version activated"
+            );
+            announce(&state).await;
+            Ok(HttpResponse::Ok().json(info))
+        }
+        Ok(None) => Err(AdminError::new(
+            StatusCode::NOT_FOUND,
+            "not-exists",
+            format!("handler `{name}` has no version {sha256}"),
+        )),
+        Err(error) => Err(unexpected("handler activation failed", &error)),
+    }
 }
 
 /// `DELETE /v1/handlers/{name}`: refused while an action uses the handler.

@@ -4,6 +4,7 @@
 
 mod admin;
 mod body;
+mod console;
 mod csrf;
 pub mod error;
 mod events;
@@ -25,5 +26,6 @@ pub fn configure(config: &mut ServiceConfig) {
     handlers::configure(config);
     events::configure(config);
     health::configure(config);
+    console::configure(config);
     config.default_service(error::Envelope::Admin.not_found());
 }

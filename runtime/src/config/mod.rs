@@ -20,8 +20,9 @@ const DEFAULTS: &str = include_str!("defaults.toml");
 
 /// Top-level keys that `HOOKWING_*` variables may set; other `HOOKWING_*` variables belong to
 /// the user (for `value_from_env` headers, say) and are left alone.
-const ENV_KEYS: [&str; 23] = [
+const ENV_KEYS: [&str; 24] = [
     "listen",
+    "enable_console",
     "jwt_secrets",
     "auth_hook",
     "auth_hook_mode",
@@ -106,6 +107,10 @@ pub struct Config {
     pub metrics_secret: Option<String>,
     /// Anyone may read `/metrics`: an explicit choice, since metrics name every action.
     pub public_metrics: bool,
+    /// Serve GraphiQL on `/` and the operator console on `/console` (Hasura's
+    /// `HASURA_GRAPHQL_ENABLE_CONSOLE`). The pages hold no data; what they show comes from the
+    /// APIs, with the caller's own credential.
+    pub enable_console: bool,
     pub database: DatabaseConfig,
     pub limits: Limits,
     pub log: LogConfig,
@@ -163,7 +168,8 @@ where
 
 /// Hasura's names for the settings Hookwing shares, so a Hasura deployment's environment works
 /// as it is. Hookwing's own variable wins when both are set.
-const HASURA_ALIASES: [(&str, &str); 11] = [
+const HASURA_ALIASES: [(&str, &str); 12] = [
+    ("HASURA_GRAPHQL_ENABLE_CONSOLE", "enable_console"),
     ("HASURA_GRAPHQL_JWT_SECRETS", "jwt_secrets"),
     ("HASURA_GRAPHQL_AUTH_HOOK", "auth_hook"),
     ("HASURA_GRAPHQL_AUTH_HOOK_MODE", "auth_hook_mode"),

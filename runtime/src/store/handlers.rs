@@ -1,5 +1,6 @@
 //! Uploaded WebAssembly handlers: the bytes and config of every version, so that every replica
-//! (and a restarted server) can compile the same code. The newest upload of a name is active.
+//! (and a restarted server) can compile the same code. The version of a name activated last
+//! (by its upload, or by [`Store::activate_handler`]) is the active one.
 
 use diesel::prelude::*;
 use diesel_async::RunQueryDsl;
@@ -17,17 +18,19 @@ pub struct StoredHandler {
     pub config: Value,
     pub size_bytes: i64,
     pub uploaded_at: Time,
+    pub activated_at: Time,
 }
 
-type Row = (String, String, Json, i64, Time);
+type Row = (String, String, Json, i64, Time, Option<Time>);
 
-fn from_row((name, sha256, config, size_bytes, uploaded_at): Row) -> StoredHandler {
+fn from_row((name, sha256, config, size_bytes, uploaded_at, activated_at): Row) -> StoredHandler {
     StoredHandler {
         name,
         sha256,
         config: config.0,
         size_bytes,
         uploaded_at,
+        activated_at: activated_at.unwrap_or(uploaded_at),
     }
 }
 
@@ -53,17 +56,35 @@ impl Store {
                     handler::config.eq(&config),
                     handler::size_bytes.eq(size),
                     handler::uploaded_at.eq(now),
+                    handler::activated_at.eq(Some(now)),
                 ))
                 .on_conflict((handler::name, handler::sha256))
                 .do_update()
-                .set((handler::config.eq(&config), handler::uploaded_at.eq(now)))
+                .set((
+                    handler::config.eq(&config),
+                    handler::uploaded_at.eq(now),
+                    handler::activated_at.eq(Some(now)),
+                ))
                 .execute(conn)
                 .await?
         });
         Ok(())
     }
 
-    /// Every stored version, newest first within each name.
+    /// Makes the stored version `sha256` of `name` the active one again; false if there is
+    /// no such version.
+    pub async fn activate_handler(&self, name: &str, sha256: &str) -> Result<bool> {
+        let now = Time::now();
+        let updated = on_connection!(self, |conn| {
+            diesel::update(handler::table.find((name, sha256)))
+                .set(handler::activated_at.eq(Some(now)))
+                .execute(conn)
+                .await?
+        });
+        Ok(updated == 1)
+    }
+
+    /// Every stored version, the active one first within each name, then by activation.
     pub async fn handler_versions(&self) -> Result<Vec<StoredHandler>> {
         let rows: Vec<Row> = on_connection!(self, |conn| {
             handler::table
@@ -73,8 +94,13 @@ impl Store {
                     handler::config,
                     handler::size_bytes,
                     handler::uploaded_at,
+                    handler::activated_at,
                 ))
-                .order((handler::name, handler::uploaded_at.desc()))
+                .order((
+                    handler::name,
+                    handler::activated_at.desc(),
+                    handler::uploaded_at.desc(),
+                ))
                 .load(conn)
                 .await?
         });

@@ -82,6 +82,11 @@ pub enum EventState {
 }
 
 impl EventState {
+    /// Completed or error: nothing will happen to it unless it is redelivered.
+    pub fn is_finished(self) -> bool {
+        matches!(self, Self::Completed | Self::Error)
+    }
+
     /// The value stored in `action_log.status`.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -183,6 +188,15 @@ pub enum Requeued {
     NotFound,
     /// Synchronous events are not redelivered: their caller is gone.
     Synchronous,
+    /// Still waiting or being delivered.
+    NotFinished,
+}
+
+/// The outcome of [`Store::delete_event`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deleted {
+    Yes,
+    NotFound,
     /// Still waiting or being delivered.
     NotFinished,
 }
@@ -443,11 +457,35 @@ impl Store {
             if let Some(action) = &filter.action {
                 query = query.filter(action_log::action_name.eq(action.clone()));
             }
+            if let Some(status) = filter.status {
+                query = query.filter(action_log::status.eq(status.as_str()));
+            }
             if let Some(before) = filter.created_before {
                 query = query.filter(action_log::created_at.lt(Time::from(before)));
             }
+            if let Some(after) = filter.created_after {
+                query = query.filter(action_log::created_at.ge(Time::from(after)));
+            }
             query.execute(conn).await?
         }))
+    }
+
+    /// Deletes one finished event and its attempts; a waiting or running one is left alone.
+    pub async fn delete_event(&self, id: Uuid) -> Result<Deleted> {
+        let deleted = on_connection!(self, |conn| {
+            diesel::delete(action_log::table)
+                .filter(action_log::id.eq(Id(id)))
+                .filter(action_log::status.eq_any(FINISHED))
+                .execute(conn)
+                .await?
+        });
+        if deleted == 1 {
+            return Ok(Deleted::Yes);
+        }
+        Ok(match self.event(id).await? {
+            Some(_) => Deleted::NotFinished,
+            None => Deleted::NotFound,
+        })
     }
 
     /// Deletes every event of an action (and, by cascade, its attempts).

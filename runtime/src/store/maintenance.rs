@@ -18,6 +18,8 @@ pub struct EventFilter {
     pub status: Option<EventState>,
     /// Only events created before this instant.
     pub created_before: Option<DateTime<Utc>>,
+    /// Only events created at or after this instant.
+    pub created_after: Option<DateTime<Utc>>,
 }
 
 impl Store {
@@ -35,6 +37,9 @@ impl Store {
             }
             if let Some(before) = filter.created_before {
                 query = query.filter(action_log::created_at.lt(Time::from(before)));
+            }
+            if let Some(after) = filter.created_after {
+                query = query.filter(action_log::created_at.ge(Time::from(after)));
             }
             query
                 .order(action_log::created_at.desc())

@@ -22,7 +22,9 @@ mod sqlite;
 pub use documents::RequestDocument;
 pub use events::{AttemptRecord, EventRecord, NewEvent};
 pub use handlers::StoredHandler;
-pub use lifecycle::{ActionKind, AttemptOutcome, EventState, Finish, Requeued, Transition};
+pub use lifecycle::{
+    ActionKind, AttemptOutcome, Deleted, EventState, Finish, Requeued, Transition,
+};
 pub use maintenance::EventFilter;
 pub use metadata::{MetadataSource, StoredMetadata};
 pub use notify::Signals;

@@ -79,5 +79,6 @@ diesel::table! {
         config -> JsonType,
         size_bytes -> BigInt,
         uploaded_at -> TimeType,
+        activated_at -> Nullable<TimeType>,
     }
 }

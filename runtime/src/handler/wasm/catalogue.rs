@@ -51,6 +51,8 @@ pub struct HandlerInfo {
     pub sha256: String,
     pub size_bytes: i64,
     pub uploaded_at: chrono::DateTime<chrono::Utc>,
+    /// When it last became the active version (its upload, or an activation since).
+    pub activated_at: chrono::DateTime<chrono::Utc>,
     pub active: bool,
     pub config: Value,
 }
@@ -62,6 +64,7 @@ impl HandlerInfo {
             sha256: stored.sha256.clone(),
             size_bytes: stored.size_bytes,
             uploaded_at: stored.uploaded_at.0,
+            activated_at: stored.activated_at.0,
             active,
             config: stored.config.clone(),
         }
@@ -184,6 +187,20 @@ impl WasmHost {
         self.registry.replace(active, versions);
         self.info(name)
             .ok_or_else(|| WasmError::Config("the upload vanished".into()))
+    }
+
+    /// Makes the stored version of `name` whose sha256 starts with `pin` the active one
+    /// again (calls in flight finish on the version they started on). `None` if there is no
+    /// such version.
+    pub async fn activate(&self, name: &str, pin: &str) -> Result<Option<HandlerInfo>, WasmError> {
+        let Some(version) = self.registry.version(name, pin) else {
+            return Ok(None);
+        };
+        if !self.store.activate_handler(name, &version.sha256).await? {
+            return Ok(None);
+        }
+        self.reload().await?;
+        Ok(self.info(name))
     }
 
     /// Deletes every version of `name`; false if there was none.

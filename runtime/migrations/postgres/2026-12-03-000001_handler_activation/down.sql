@@ -1,0 +1,1 @@
+ALTER TABLE wasm_handler DROP COLUMN activated_at;

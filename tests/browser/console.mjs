@@ -178,7 +178,16 @@ try {
       { timeout: 30000 },
     );
     const attemptsAfter = await page.locator('[data-testid="attempt"]').count();
-    return { id: eventId, logs, detail, markupElements, xss, attemptsBefore, attemptsAfter };
+    // The whole selection again, from the list.
+    await page.goto(`${base}/console#/events?action=flaky&status=error`);
+    await page.locator(`[data-event-id="${eventId}"]`).waitFor();
+    await page.click('[data-testid="redeliver-selection"]');
+    await page.waitForFunction(
+      (id) => document.querySelector(`[data-event-id="${id}"] td:nth-child(4)`)?.textContent === "3",
+      eventId,
+      { timeout: 30000 },
+    );
+    return { id: eventId, logs, detail, markupElements, xss, attemptsBefore, attemptsAfter, afterSelection: 3 };
   });
 
   // ---- Console: versions, activation, a refused delete ---------------------------------
@@ -199,6 +208,12 @@ try {
       { timeout: 15000 },
     );
     const activeAfter = await page.locator('[data-testid="versions-table"] tr', { hasText: "active" }).locator("td").first().getAttribute("title");
+    // Pin flaky to the version that is no longer active.
+    await page
+      .locator('[data-testid="versions-table"] tbody tr', { has: page.locator(`td[title="${activeBefore}"]`) })
+      .getByRole("button", { name: "Pin" })
+      .click();
+    await page.locator(".mono", { hasText: `wasm://markup@${activeBefore.slice(0, 12)}` }).waitFor();
     await page.click('[data-testid="delete-handler"]');
     const refusal = await page.locator(".error", { hasText: "handler-in-use" }).innerText();
     await shot("console-handler");

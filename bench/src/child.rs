@@ -19,8 +19,13 @@ pub fn announce(what: &str) {
 
 /// Peak resident memory (`VmHWM`) of process `pid` (or `self`), in bytes.
 pub fn peak_rss_of(pid: &str) -> Option<u64> {
+    status_bytes(pid, "VmHWM:")
+}
+
+/// A memory figure of `/proc/<pid>/status` (given in KiB there), in bytes.
+fn status_bytes(pid: &str, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|line| line.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|line| line.starts_with(field))?;
     let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib * 1024)
 }
@@ -70,6 +75,11 @@ impl Process {
     /// Peak resident memory so far, in bytes.
     pub fn peak_rss(&self) -> Option<u64> {
         peak_rss_of(&self.child.id()?.to_string())
+    }
+
+    /// Resident memory now (`VmRSS`), in bytes.
+    pub fn rss(&self) -> Option<u64> {
+        status_bytes(&self.child.id()?.to_string(), "VmRSS:")
     }
 
     /// Stops the process; returns its peak resident memory.

@@ -39,13 +39,26 @@ impl Latencies {
     }
 }
 
-/// One request, as every client sends it.
+/// The requests every client sends.
 #[derive(Clone)]
 pub struct Target {
     /// Clients are spread over these URLs round-robin (several replicas).
     pub urls: Vec<String>,
-    pub body: String,
+    /// Each client sends these bodies in turn, starting at its own index (one body: the same
+    /// request every time; several: calls spread over several actions).
+    pub bodies: Vec<String>,
     pub headers: Vec<(String, String)>,
+}
+
+impl Target {
+    /// The same request, every time.
+    pub fn one(urls: Vec<String>, body: String, headers: Vec<(String, String)>) -> Self {
+        Self {
+            urls,
+            bodies: vec![body],
+            headers,
+        }
+    }
 }
 
 /// What a run measured.
@@ -95,6 +108,7 @@ pub async fn run(target: &Target, clients: usize, amount: Amount) -> anyhow::Res
         tasks.spawn(async move {
             let mut latencies = Latencies::default();
             let mut counted = 0_u64;
+            let mut next_body = index;
             loop {
                 let done = match (amount, measure_until) {
                     (Amount::Requests(total), _) => issued.fetch_add(1, Ordering::Relaxed) >= total,
@@ -105,7 +119,9 @@ pub async fn run(target: &Target, clients: usize, amount: Amount) -> anyhow::Res
                     break;
                 }
                 let sent = Instant::now();
-                let mut request = client.post(&url).body(target.body.clone());
+                let body = target.bodies[next_body % target.bodies.len()].clone();
+                next_body += 1;
+                let mut request = client.post(&url).body(body);
                 for (name, value) in &target.headers {
                     request = request.header(name, value);
                 }

@@ -10,6 +10,7 @@ mod load;
 mod peers;
 mod raw_wasm;
 mod report;
+mod scale;
 mod scenarios;
 mod server;
 mod webhook;
@@ -63,6 +64,10 @@ pub struct RunArgs {
     /// Exit with status 1 if a target is missed.
     #[arg(long)]
     pub require_targets: bool,
+    /// Instead of the side-by-side scenarios, how the cost grows: 1/10/100 handlers,
+    /// 10/100/1,000 actions x 1/20 roles, 0/100k/1M rows in the log (docs/BENCHMARKS.md).
+    #[arg(long)]
+    pub scale: bool,
 }
 
 /// A group of scenarios, for `--only`.
@@ -139,7 +144,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.role {
         None => {
-            let report = scenarios::run_all(&cli.run).await?;
+            let report = if cli.run.scale {
+                scale::run(&cli.run).await?
+            } else {
+                scenarios::run_all(&cli.run).await?
+            };
             report.print();
             if cli.run.require_targets && !cli.run.short && !report.targets_met() {
                 std::process::exit(1);

@@ -15,8 +15,8 @@ use crate::report::{Ratio, Report, Row, Target as Goal};
 use crate::server::ADMIN_SECRET;
 use crate::{RunArgs, Scenario, USER_LOGIN_WASM};
 
-const STARTUP: Duration = Duration::from_secs(120);
-const ADMIN_HEADER: &str = "x-hasura-admin-secret";
+pub const STARTUP: Duration = Duration::from_secs(120);
+pub const ADMIN_HEADER: &str = "x-hasura-admin-secret";
 
 const SYNC_WASM: &str = "userLogin";
 const SYNC_WEBHOOK: &str = "userLoginHook";
@@ -32,18 +32,23 @@ fn mutation(field: &str, selection: &str) -> String {
 }
 
 fn target(urls: Vec<String>, field: &str, selection: &str) -> Target {
-    Target {
-        urls: urls.iter().map(|url| format!("{url}/v1/graphql")).collect(),
-        body: mutation(field, selection),
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            (ADMIN_HEADER.into(), ADMIN_SECRET.into()),
-        ],
-    }
+    Target::one(
+        urls.iter().map(|url| format!("{url}/v1/graphql")).collect(),
+        mutation(field, selection),
+        admin_headers(),
+    )
+}
+
+/// What every benchmark request carries: JSON, as admin.
+pub fn admin_headers() -> Vec<(String, String)> {
+    vec![
+        ("content-type".into(), "application/json".into()),
+        (ADMIN_HEADER.into(), ADMIN_SECRET.into()),
+    ]
 }
 
 /// Where a scenario's servers keep their data.
-enum Database {
+pub enum Database {
     Sqlite {
         url: String,
     },
@@ -55,7 +60,7 @@ enum Database {
 }
 
 impl Database {
-    fn sqlite(dir: &Path) -> Self {
+    pub fn sqlite(dir: &Path) -> Self {
         Self::Sqlite {
             url: format!("sqlite://{}", dir.join("bench.db").display()),
         }
@@ -82,7 +87,7 @@ impl Database {
         })
     }
 
-    fn url(&self) -> &str {
+    pub fn url(&self) -> &str {
         match self {
             Self::Sqlite { url } | Self::Postgres { url, .. } => url,
         }
@@ -103,12 +108,12 @@ impl Database {
 }
 
 /// What every hookwing server of one run shares.
-struct Servers {
-    cache_dir: PathBuf,
+pub struct Servers {
+    pub cache_dir: PathBuf,
 }
 
 impl Servers {
-    async fn start(
+    pub async fn start(
         &self,
         database: &Database,
         node: &str,
@@ -130,7 +135,7 @@ impl Servers {
     }
 }
 
-fn client() -> reqwest::Client {
+pub fn client() -> reqwest::Client {
     hookwing::install_crypto_provider();
     reqwest::Client::new()
 }
@@ -258,7 +263,7 @@ fn metric(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
-async fn scrape(server: &str) -> anyhow::Result<String> {
+pub async fn scrape(server: &str) -> anyhow::Result<String> {
     Ok(client()
         .get(format!("{server}/metrics"))
         .header(ADMIN_HEADER, ADMIN_SECRET)
@@ -569,7 +574,7 @@ async fn failed(servers: &[Process]) -> anyhow::Result<f64> {
     invocations(servers, true).await
 }
 
-fn machine() -> String {
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|info| {

@@ -259,15 +259,8 @@ impl Served {
         }
         let changes = diff::changes(&live.catalog.metadata, &metadata);
         let next = build_live(self.limits, &self.dispatcher, catalog, stored)?;
-        let (version, _) = save(
-            &self.store,
-            &self.environment,
-            &handlers,
-            stored,
-            &metadata,
-            MetadataSource::Api,
-        )
-        .await?;
+        // Validated above: stored as it is.
+        let version = store_document(&self.store, stored, &metadata, MetadataSource::Api).await?;
         self.live.store(Arc::new(Live {
             resource_version: version,
             ..next
@@ -390,12 +383,20 @@ pub async fn save(
     source: MetadataSource,
 ) -> Result<(i64, Catalog), CommitError> {
     let catalog = validate(metadata, environment, handlers)?;
-    let document = serde_json::to_value(metadata)
-        .map_err(|e| MetadataError::new("unexpected", "$", e.to_string()))?;
     Ok((
-        store.save_metadata(expected, &document, source).await?,
+        store_document(store, expected, metadata, source).await?,
         catalog,
     ))
+}
+
+/// Stores validated `metadata` over version `expected`; returns the new version.
+async fn store_document(
+    store: &Store,
+    expected: i64,
+    metadata: &Metadata,
+    source: MetadataSource,
+) -> Result<i64, CommitError> {
+    Ok(store.save_metadata(expected, metadata, source).await?)
 }
 
 fn build_live(

@@ -36,7 +36,8 @@ pub fn configure(config: &mut web::ServiceConfig) {
         .service(
             web::resource("/")
                 .route(web::get().to(|state: web::Data<AppState>| page(state, "graphiql.html")))
-                .default_service(Envelope::Admin.method_not_allowed()),
+                // GraphiQL's path answers other methods as `/v1/graphql` does.
+                .default_service(Envelope::Graphql.method_not_allowed()),
         )
         .service(
             web::resource(["/console", "/console/"])
@@ -106,4 +107,19 @@ fn not_found() -> HttpResponse {
         "resource does not exist",
     )
     .error_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[actix_web::test]
+    async fn a_server_without_its_pages_says_how_to_build_them() {
+        let response = super::not_built();
+        assert_eq!(response.status(), actix_web::http::StatusCode::NOT_FOUND);
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .expect("a body");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("npm ci &amp;&amp; npm run build"), "{text}");
+        assert!(text.contains("runtime/console"), "{text}");
+    }
 }

@@ -132,15 +132,16 @@ async fn list(
         .list_events(&filter, limit)
         .await
         .map_err(|e| store_failure(&e))?;
-    let mut listed = Vec::with_capacity(events.len());
-    for event in &events {
-        let attempts = state
-            .store
-            .attempts(event.id)
-            .await
-            .map_err(|e| store_failure(&e))?;
-        listed.push(event_json(event, &attempts));
-    }
+    let ids: Vec<Uuid> = events.iter().map(|event| event.id).collect();
+    let attempts = state
+        .store
+        .attempts_of(&ids)
+        .await
+        .map_err(|e| store_failure(&e))?;
+    let listed: Vec<Value> = events
+        .iter()
+        .map(|event| event_json(event, attempts.get(&event.id).map_or(&[], Vec::as_slice)))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({"events": listed})))
 }
 

@@ -363,6 +363,32 @@ impl Store {
         Ok(rows.into_iter().map(AttemptRecord::from).collect())
     }
 
+    /// Reads the attempts of several events at once (one query, not one per event), oldest
+    /// first within each event; events without attempts are absent from the map.
+    pub async fn attempts_of(
+        &self,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, Vec<AttemptRecord>>> {
+        let mut by_event: std::collections::HashMap<Uuid, Vec<AttemptRecord>> =
+            std::collections::HashMap::with_capacity(ids.len());
+        if ids.is_empty() {
+            return Ok(by_event);
+        }
+        let keys: Vec<Id> = ids.iter().copied().map(Id).collect();
+        let rows: Vec<StoredAttempt> = on_connection!(self, |conn| {
+            action_attempt::table
+                .filter(action_attempt::event_id.eq_any(&keys))
+                .order((action_attempt::event_id, action_attempt::attempt.asc()))
+                .select(StoredAttempt::as_select())
+                .load(conn)
+                .await?
+        });
+        for attempt in rows.into_iter().map(AttemptRecord::from) {
+            by_event.entry(attempt.event_id).or_default().push(attempt);
+        }
+        Ok(by_event)
+    }
+
     /// The most recent events of an action, newest first.
     pub async fn events_of_action(&self, action: &str, limit: i64) -> Result<Vec<EventRecord>> {
         let rows: Vec<StoredEvent> = on_connection!(self, |conn| {

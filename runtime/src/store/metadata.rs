@@ -6,7 +6,7 @@ use diesel_async::RunQueryDsl;
 use serde_json::Value;
 
 use super::schema::hdb_metadata as metadata;
-use super::sql_types::{Json, Time};
+use super::sql_types::{Json, JsonText, Time};
 use super::{Error, Result, Store, on_connection};
 
 /// The metadata document with the version it was stored at.
@@ -73,15 +73,19 @@ impl Store {
     }
 
     /// Stores `document` if the stored version is still `expected` (0 = nothing stored yet) and
-    /// returns the new version; [`Error::Conflict`] if somebody else wrote first.
+    /// returns the new version; [`Error::Conflict`] if somebody else wrote first. The document
+    /// is serialised once, straight to the text written.
     pub async fn save_metadata(
         &self,
         expected: i64,
-        document: &Value,
+        document: &impl serde::Serialize,
         source: MetadataSource,
     ) -> Result<i64> {
         let next = expected + 1;
-        let document = Json(document.clone());
+        let document =
+            JsonText(serde_json::to_string(document).map_err(|e| {
+                Error::Query(diesel::result::Error::SerializationError(Box::new(e)))
+            })?);
         let from_dir = (source == MetadataSource::Directory).then_some(next);
         let written = on_connection!(self, |conn| {
             if expected == 0 {

@@ -45,6 +45,13 @@ pub struct Id(pub uuid::Uuid);
 #[diesel(sql_type = JsonType)]
 pub struct Json(pub serde_json::Value);
 
+/// A JSON column value written from JSON text already serialised: a large document (the
+/// metadata) is written without first being built as a [`serde_json::Value`] tree, cloned
+/// and serialised again.
+#[derive(Debug, Clone, PartialEq, AsExpression)]
+#[diesel(sql_type = JsonType)]
+pub struct JsonText(pub String);
+
 /// A timestamp column value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, AsExpression, FromSqlRow)]
 #[diesel(sql_type = TimeType)]
@@ -85,6 +92,23 @@ impl ToSql<JsonType, Pg> for Json {
 impl FromSql<JsonType, Pg> for Json {
     fn from_sql(bytes: PgValue<'_>) -> deserialize::Result<Self> {
         <serde_json::Value as FromSql<sql_types::Jsonb, Pg>>::from_sql(bytes).map(Json)
+    }
+}
+
+impl ToSql<JsonType, Pg> for JsonText {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Pg>) -> serialize::Result {
+        use std::io::Write as _;
+        // jsonb's binary input: a format version byte (1), then the JSON text.
+        out.write_all(&[1])?;
+        out.write_all(self.0.as_bytes())?;
+        Ok(IsNull::No)
+    }
+}
+
+impl ToSql<JsonType, Sqlite> for JsonText {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        out.set_value(self.0.as_str());
+        Ok(IsNull::No)
     }
 }
 

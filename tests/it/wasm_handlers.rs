@@ -19,6 +19,7 @@ on_both_backends!(
     guests_reach_only_allow_listed_hosts_and_never_the_inside_by_default,
     validation_handler_rejects_with_field_extensions,
     operator_commands_manage_handlers_through_the_server,
+    retries_run_the_version_that_first_ran_the_event,
 );
 
 type BadUpload = (
@@ -600,4 +601,124 @@ fn every_guest_example_has_a_test() {
     ];
     let built: Vec<&str> = guests::ALL.iter().map(|(name, _)| *name).collect();
     assert_eq!(built, TESTED, "guest-examples/ and the tests disagree");
+}
+
+/// Polls `GET /v1/events/{id}` until `done` holds; returns the event.
+async fn event_when(server: &TestServer, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    for _ in 0..400 {
+        let (_, event) = server
+            .admin_request(Method::GET, &format!("/v1/events/{id}"))
+            .await;
+        if done(&event) {
+            return event;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("event {id} never got there");
+}
+
+/// The versions each attempt ran, in order.
+fn versions(event: &Value) -> Vec<String> {
+    event["attempt_log"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .map(|a| a["handler_version"].as_str().unwrap_or("none").to_owned())
+        .collect()
+}
+
+/// An asynchronous event's retries run the component version its first attempt ran, even
+/// after a new version is uploaded; a redelivery repeats that version unless asked for the
+/// current one.
+async fn retries_run_the_version_that_first_ran_the_event(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    let first = server.upload_guest("flaky", "conformance", json!({})).await;
+    let first_sha = first["sha256"].as_str().expect("sha").to_owned();
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(
+            json!({"type": "create_action", "args": {"name": "flakyCall", "definition": {
+                "kind": "asynchronous",
+                "arguments": [{"name": "scenario", "type": "String!"}],
+                "output_type": "UserInfo",
+                "handler": "wasm://flaky",
+                "retry": {"max_attempts": 3, "initial_interval_ms": 2000,
+                          "max_interval_ms": 2000, "jitter": 0.0}
+            }}}),
+        )
+        .await;
+    let created = server
+        .graphql(
+            r#"mutation { flakyCall(scenario: "always-fail") }"#,
+            json!({}),
+        )
+        .await;
+    let id = created["data"]["flakyCall"]
+        .as_str()
+        .expect("an id")
+        .to_owned();
+
+    // The first attempt has run; then another version becomes the active one.
+    event_when(&server, &id, |e| e["attempts"].as_i64() >= Some(1)).await;
+    let second = server.upload_guest("flaky", "user-login", json!({})).await;
+    let second_sha = second["sha256"].as_str().expect("sha").to_owned();
+    assert_ne!(first_sha, second_sha);
+    let uploaded = chrono::Utc::now();
+    let dead = event_when(&server, &id, |e| e["status"] == "error").await;
+    assert_eq!(versions(&dead), vec![first_sha.clone(); 3], "{dead}");
+    assert_eq!(dead["handler_version"], first_sha.as_str());
+    let after_upload = dead["attempt_log"]
+        .as_array()
+        .expect("attempts")
+        .iter()
+        .filter(|a| {
+            chrono::DateTime::parse_from_rfc3339(a["started_at"].as_str().expect("a time"))
+                .expect("RFC 3339")
+                > uploaded
+        })
+        .count();
+    assert!(after_upload >= 1, "a retry ran after the upload: {dead}");
+
+    // Redelivered as it ran: the same version again.
+    let (status, body) = server
+        .admin_request(Method::POST, &format!("/v1/events/{id}/redeliver"))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let again = event_when(&server, &id, |e| {
+        e["status"] == "error" && e["attempts"].as_i64() == Some(6)
+    })
+    .await;
+    assert_eq!(versions(&again), vec![first_sha.clone(); 6], "{again}");
+
+    // Redelivered to the current version: the newer component answers.
+    let (status, body) = server
+        .admin_request(
+            Method::POST,
+            &format!("/v1/events/{id}/redeliver?handler=current"),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let current = event_when(&server, &id, |e| {
+        e["attempts"].as_i64() >= Some(7) && e["status"] != "created" && e["status"] != "processing"
+    })
+    .await;
+    assert_eq!(versions(&current)[6], second_sha, "{current}");
+
+    let (status, body) = server
+        .admin_request(
+            Method::POST,
+            &format!("/v1/events/{id}/redeliver?handler=newest"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid-request")),
+        "{body}"
+    );
+    let (status, _) = server
+        .admin_request(Method::GET, "/v1/events?handler=same")
+        .await;
+    assert_eq!(status, 400, "handler belongs to redeliveries");
+    server.stop().await;
 }

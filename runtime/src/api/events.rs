@@ -11,7 +11,9 @@ use uuid::Uuid;
 use super::admin::require_admin;
 use super::error::{AdminError, Envelope};
 use crate::server::AppState;
-use crate::store::{AttemptRecord, Deleted, EventFilter, EventRecord, EventState, Requeued};
+use crate::store::{
+    AttemptRecord, Deleted, EventFilter, EventRecord, EventState, Requeued, Version,
+};
 
 /// Registers `/v1/events`.
 pub fn configure(config: &mut web::ServiceConfig) {
@@ -57,9 +59,32 @@ pub struct Selection {
     /// Only events created before this instant (RFC 3339).
     until: Option<DateTime<Utc>>,
     limit: Option<i64>,
+    /// On redelivery: the component version the attempts run (`same`, the default, or
+    /// `current`).
+    handler: Option<Version>,
+}
+
+/// Query parameters of `POST /v1/events/{id}/redeliver`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedeliverOne {
+    /// The component version the attempts run: `same` (the default) or `current`.
+    handler: Option<Version>,
 }
 
 impl Selection {
+    /// The selection, for listing or deleting: `handler` belongs to redeliveries alone.
+    fn listing(&self) -> Result<EventFilter, AdminError> {
+        if self.handler.is_some() {
+            return Err(AdminError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid-request",
+                "`handler` applies to redeliveries only",
+            ));
+        }
+        self.filter()
+    }
+
     fn filter(&self) -> Result<EventFilter, AdminError> {
         let status = match self.status.as_deref() {
             None => None,
@@ -112,7 +137,10 @@ fn event_json(event: &EventRecord, attempts: &[AttemptRecord]) -> Value {
             "status_code": a.status_code,
             "detail": a.detail,
             "logs": a.logs,
+            "handler_version": a.handler_version,
         })).collect::<Vec<_>>(),
+        // The component version that first ran it (its retries run the same).
+        "handler_version": attempts.iter().find_map(|a| a.handler_version.as_deref()),
     })
 }
 
@@ -125,7 +153,7 @@ async fn list(
     state: web::Data<AppState>,
     selection: web::Query<Selection>,
 ) -> Result<HttpResponse, AdminError> {
-    let filter = selection.filter()?;
+    let filter = selection.listing()?;
     let limit = selection.limit.unwrap_or(50).clamp(1, 1000);
     let events = state
         .store
@@ -176,14 +204,20 @@ async fn wake_workers(state: &AppState) {
     }
 }
 
-/// `POST /v1/events/{id}/redeliver`: a finished asynchronous event goes back in the queue with
-/// a fresh retry budget; its earlier attempts stay on record.
+/// `POST /v1/events/{id}/redeliver?handler=same|current`: a finished asynchronous event goes
+/// back in the queue with a fresh retry budget; its earlier attempts stay on record. A
+/// component handler runs the version that last ran it (`same`) or the active one (`current`).
 async fn redeliver(
     state: web::Data<AppState>,
     id: web::Path<Uuid>,
+    options: web::Query<RedeliverOne>,
 ) -> Result<HttpResponse, AdminError> {
     let id = id.into_inner();
-    match state.store.requeue(id).await {
+    match state
+        .store
+        .requeue(id, options.handler.unwrap_or_default())
+        .await
+    {
         Ok(Requeued::Yes) => {
             wake_workers(&state).await;
             Ok(HttpResponse::Ok().json(json!({"redelivering": id})))
@@ -228,7 +262,11 @@ async fn redeliver_selection(
     let mut redelivering = Vec::new();
     let mut skipped = 0_usize;
     for event in events.iter().filter(|e| e.status.is_finished()) {
-        match state.store.requeue(event.id).await {
+        match state
+            .store
+            .requeue(event.id, selection.handler.unwrap_or_default())
+            .await
+        {
             Ok(Requeued::Yes) => redelivering.push(event.id),
             Ok(_) => skipped += 1,
             Err(error) => return Err(store_failure(&error)),
@@ -277,7 +315,7 @@ async fn clear(
     state: web::Data<AppState>,
     selection: web::Query<Selection>,
 ) -> Result<HttpResponse, AdminError> {
-    let filter = selection.filter()?;
+    let filter = selection.listing()?;
     let deleted = state
         .store
         .delete_finished(&filter)

@@ -284,6 +284,8 @@ impl Dispatcher {
     ) -> Result<SyncOutput, DispatchError> {
         let policy = &call.action.retry;
         let mut attempt = 1;
+        // Retries run the component version the first attempt ran.
+        let mut version: Option<String> = None;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             let info = EventInfo {
@@ -296,8 +298,17 @@ impl Dispatcher {
                 record,
                 set_cookies,
             } = self
-                .run_attempt(call, info, &event.session_variables, remaining)
+                .run_attempt(
+                    call,
+                    info,
+                    &event.session_variables,
+                    remaining,
+                    version.as_deref(),
+                )
                 .await;
+            if version.is_none() {
+                version.clone_from(&record.handler_version);
+            }
             let result = match verdict {
                 Verdict::Done(result) => result,
                 Verdict::Interrupted => Err(DispatchError::Interrupted),
@@ -369,12 +380,15 @@ impl Dispatcher {
             outcome = tracing::field::Empty,
         )
     )]
+    /// `version` holds a component handler to that version (the sha256 an earlier attempt of
+    /// the event ran); `None` runs the active one.
     pub(crate) async fn run_attempt(
         &self,
         call: &Invocation<'_>,
         event: EventInfo,
         session_variables: &Value,
         timeout: Duration,
+        version: Option<&str>,
     ) -> Attempt {
         let started_at = Utc::now();
         let clock = Instant::now();
@@ -387,21 +401,23 @@ impl Dispatcher {
                 status_code: None,
                 logs: Vec::new(),
                 set_cookies: Vec::new(),
+                version: None,
             })
         } else {
             tokio::select! {
-                delivery = self.deliver(call, session_variables, event, timeout) => Some(delivery),
+                delivery = self.deliver(call, session_variables, event, timeout, version) => Some(delivery),
                 () = self.interrupt.cancelled() => None,
             }
         };
-        let (verdict, status_code, logs, set_cookies) = match delivery {
+        let (verdict, status_code, logs, set_cookies, ran) = match delivery {
             Some(delivery) => (
                 judge(call, delivery.reply),
                 delivery.status_code,
                 delivery.logs,
                 delivery.set_cookies,
+                delivery.version,
             ),
-            None => (Verdict::Interrupted, None, Vec::new(), Vec::new()),
+            None => (Verdict::Interrupted, None, Vec::new(), Vec::new(), None),
         };
         let outcome = verdict.describe().0.as_str();
         self.metrics
@@ -433,6 +449,7 @@ impl Dispatcher {
             status_code: status_code.map(i32::from),
             detail,
             logs: Value::Array(logs),
+            handler_version: ran,
         };
         Attempt {
             verdict,
@@ -447,6 +464,7 @@ impl Dispatcher {
         session_variables: &Value,
         event: EventInfo,
         timeout: Duration,
+        version: Option<&str>,
     ) -> Delivery {
         let request = HandlerRequest {
             action: ActionName {
@@ -460,9 +478,10 @@ impl Dispatcher {
         let context = CallContext {
             client_headers: call.client_headers,
         };
+        let held = version.and_then(|sha256| call.action.handler.at_version(sha256));
         self.handlers
             .call(
-                &call.action.handler,
+                held.as_ref().unwrap_or(&call.action.handler),
                 &request,
                 &context,
                 call.action.response_transform.as_deref(),

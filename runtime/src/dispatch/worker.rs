@@ -318,8 +318,24 @@ async fn deliver(
         created_at: event.created_at,
     };
     let timeout = action.action.definition.timeout();
+    // A retry runs the component version that ran the event before (a first attempt, the
+    // active one): read only when there is a version to hold.
+    let version = if action.handler.follows_active_version() {
+        store.held_version(&event).await.unwrap_or_else(|error| {
+            tracing::warn!(%error, event_id = %event.id, "cannot read the version to retry with; using the active one");
+            None
+        })
+    } else {
+        None
+    };
 
-    let attempt_run = dispatcher.run_attempt(&call, info, &event.session_variables, timeout);
+    let attempt_run = dispatcher.run_attempt(
+        &call,
+        info,
+        &event.session_variables,
+        timeout,
+        version.as_deref(),
+    );
     let renewal = async {
         loop {
             tokio::time::sleep(settings.lease / 3).await;

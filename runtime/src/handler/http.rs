@@ -170,6 +170,7 @@ impl Webhook {
                 status_code: None,
                 logs: Vec::new(),
                 set_cookies: Vec::new(),
+                version: None,
             },
         }
     }
@@ -183,6 +184,7 @@ impl Webhook {
             status_code: None,
             logs: Vec::new(),
             set_cookies: Vec::new(),
+            version: None,
         };
         let url = match call.target.url.render_text(&self.env) {
             Ok(url) => url,
@@ -270,6 +272,7 @@ impl Webhook {
                     status_code: Some(status),
                     logs: Vec::new(),
                     set_cookies: Vec::new(),
+                    version: None,
                 };
             }
         };
@@ -287,6 +290,7 @@ impl Webhook {
             status_code: Some(status),
             logs: Vec::new(),
             set_cookies,
+            version: None,
         }
     }
 
@@ -387,6 +391,7 @@ pub fn transform_failed(which: &str, failure: &TransformFailure, status: Option<
         status_code: status,
         logs: Vec::new(),
         set_cookies: Vec::new(),
+        version: None,
     }
 }
 

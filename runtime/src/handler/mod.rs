@@ -44,6 +44,25 @@ impl HandlerRef {
         Ok(Self::Webhook(WebhookTarget::new(template)))
     }
 
+    /// A component handler that runs whichever version is active (`wasm://name`), so that an
+    /// event's retries need holding to the version that ran it.
+    pub fn follows_active_version(&self) -> bool {
+        matches!(self, Self::Wasm(WasmRef { pin: None, .. }))
+    }
+
+    /// This component handler held to version `sha256`, for the retries of an event an earlier
+    /// version ran. `None` when there is nothing to hold: a webhook, or an action that pins
+    /// its version itself (`wasm://name@sha`).
+    pub fn at_version(&self, sha256: &str) -> Option<Self> {
+        match self {
+            Self::Wasm(WasmRef { name, pin: None }) => Some(Self::Wasm(WasmRef {
+                name: name.clone(),
+                pin: Some(sha256.to_owned()),
+            })),
+            _ => None,
+        }
+    }
+
     /// The handler kind, for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -85,6 +104,9 @@ pub struct Delivery {
     /// A webhook reply's `Set-Cookie` headers: the client of a synchronous call gets them with
     /// its answer, as Hasura passes them on.
     pub set_cookies: Vec<String>,
+    /// The sha256 of the component version that ran (`None` for webhooks, or when no version
+    /// could be resolved): recorded on the attempt, and what the event's retries run.
+    pub version: Option<String>,
 }
 
 /// What a call knows of the request that caused it, beyond the payload.

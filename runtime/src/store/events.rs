@@ -47,6 +47,8 @@ pub struct AttemptRecord {
     pub detail: Option<String>,
     /// Log lines the handler emitted during this attempt.
     pub logs: Value,
+    /// The sha256 of the component version that ran it (`None` for webhooks).
+    pub handler_version: Option<String>,
 }
 
 /// An event as read back from the store.
@@ -68,6 +70,9 @@ pub struct EventRecord {
     pub request_query: Option<String>,
     /// Attempts made before an operator last requeued the event; retry budgets count from here.
     pub retry_base: i32,
+    /// The component version a redelivery holds the event's next attempts to (`same`); `None`
+    /// lets them run the version their first attempt since then runs.
+    pub handler_version: Option<String>,
 }
 
 row_batch! {
@@ -112,6 +117,7 @@ pub(super) struct StoredEvent {
     request_query: Option<String>,
     retry_base: i32,
     request_document: Option<String>,
+    handler_version: Option<String>,
 }
 
 row_batch! {
@@ -127,6 +133,7 @@ row_batch! {
         status_code: Option<i32>,
         detail: Option<String>,
         logs: Json,
+        handler_version: Option<String>,
     }
 }
 
@@ -141,6 +148,7 @@ struct StoredAttempt {
     status_code: Option<i32>,
     detail: Option<String>,
     logs: Json,
+    handler_version: Option<String>,
 }
 
 impl From<StoredAttempt> for AttemptRecord {
@@ -155,6 +163,7 @@ impl From<StoredAttempt> for AttemptRecord {
             status_code: row.status_code,
             detail: row.detail,
             logs: row.logs.0,
+            handler_version: row.handler_version,
         }
     }
 }
@@ -179,6 +188,7 @@ impl From<StoredEvent> for EventRecord {
             locked_by: row.locked_by,
             request_query: row.request_query,
             retry_base: row.retry_base,
+            handler_version: row.handler_version,
         }
     }
 }
@@ -295,6 +305,7 @@ impl AttemptRow {
             status_code: record.status_code,
             detail: record.detail.clone(),
             logs: Json(record.logs.clone()),
+            handler_version: record.handler_version.clone(),
         }
     }
 }
@@ -361,6 +372,31 @@ impl Store {
                 .await?
         });
         Ok(rows.into_iter().map(AttemptRecord::from).collect())
+    }
+
+    /// The component version `event`'s next attempt must run: the one a redelivery asked it to
+    /// keep, else the one its first attempt since the last requeue ran; `None` for the active
+    /// version (nothing ran it yet).
+    pub async fn held_version(&self, event: &EventRecord) -> Result<Option<String>> {
+        if event.handler_version.is_some() {
+            return Ok(event.handler_version.clone());
+        }
+        if event.attempts <= event.retry_base {
+            return Ok(None);
+        }
+        let (id, since) = (Id(event.id), event.retry_base);
+        Ok(on_connection!(self, |conn| {
+            action_attempt::table
+                .filter(action_attempt::event_id.eq(id))
+                .filter(action_attempt::attempt.gt(since))
+                .filter(action_attempt::handler_version.is_not_null())
+                .order(action_attempt::attempt.asc())
+                .select(action_attempt::handler_version)
+                .first::<Option<String>>(conn)
+                .await
+                .optional()?
+        })
+        .flatten())
     }
 
     /// Reads the attempts of several events at once (one query, not one per event), oldest

@@ -38,7 +38,7 @@ use super::events::{
 };
 use super::maintenance::EventFilter;
 use super::prepared::update;
-use super::schema::action_log;
+use super::schema::{action_attempt, action_log};
 use super::sql_types::{Id, Time};
 use super::{Backend, Result, Store, on_connection};
 
@@ -190,6 +190,17 @@ pub enum Requeued {
     Synchronous,
     /// Still waiting or being delivered.
     NotFinished,
+}
+
+/// Which component version a redelivered event's attempts run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Version {
+    /// The version that last ran it: a redelivery repeats what happened.
+    #[default]
+    Same,
+    /// Whatever version is active when it is delivered: a fix uploaded since gets to run it.
+    Current,
 }
 
 /// The outcome of [`Store::delete_event`].
@@ -418,14 +429,31 @@ impl Store {
         }))
     }
 
-    /// Puts a finished asynchronous event back in the queue, with a fresh retry budget.
-    pub async fn requeue(&self, id: Uuid) -> Result<Requeued> {
+    /// Puts a finished asynchronous event back in the queue, with a fresh retry budget. With
+    /// [`Version::Same`] its attempts keep running the component version that last ran it;
+    /// with [`Version::Current`] the next one runs the active version (and its retries keep
+    /// that).
+    pub async fn requeue(&self, id: Uuid, version: Version) -> Result<Requeued> {
         let Some(event) = self.event(id).await? else {
             return Ok(Requeued::NotFound);
         };
         if event.kind != ActionKind::Asynchronous {
             return Ok(Requeued::Synchronous);
         }
+        let held = match version {
+            Version::Current => None,
+            Version::Same => on_connection!(self, |conn| {
+                action_attempt::table
+                    .filter(action_attempt::event_id.eq(Id(id)))
+                    .filter(action_attempt::handler_version.is_not_null())
+                    .order(action_attempt::attempt.desc())
+                    .select(action_attempt::handler_version)
+                    .first::<Option<String>>(conn)
+                    .await
+                    .optional()?
+            })
+            .flatten(),
+        };
         let updated = on_connection!(self, |conn| {
             diesel::update(action_log::table)
                 .filter(action_log::id.eq(Id(id)))
@@ -437,6 +465,7 @@ impl Store {
                     action_log::response_payload.eq(None::<super::sql_types::Json>),
                     action_log::errors.eq(None::<super::sql_types::Json>),
                     action_log::response_received_at.eq(None::<Time>),
+                    action_log::handler_version.eq(held.as_deref()),
                 ))
                 .execute(conn)
                 .await?
@@ -526,6 +555,7 @@ impl Store {
                                     "the node delivering it was lost: its lease ran out at {since}"
                                 )),
                                 logs: json!([]),
+                                handler_version: None,
                             };
                             diesel::insert_into(super::schema::action_attempt::table)
                                 .values(AttemptRow::new(&record))

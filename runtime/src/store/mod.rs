@@ -23,7 +23,7 @@ pub use documents::RequestDocument;
 pub use events::{AttemptRecord, EventRecord, NewEvent};
 pub use handlers::StoredHandler;
 pub use lifecycle::{
-    ActionKind, AttemptOutcome, Deleted, EventState, Finish, Requeued, Transition,
+    ActionKind, AttemptOutcome, Deleted, EventState, Finish, Requeued, Transition, Version,
 };
 pub use maintenance::EventFilter;
 pub use metadata::{MetadataSource, StoredMetadata};

@@ -38,6 +38,7 @@ diesel::table! {
         request_query -> Nullable<Text>,
         retry_base -> Integer,
         request_document -> Nullable<Text>,
+        handler_version -> Nullable<Text>,
     }
 }
 
@@ -62,6 +63,7 @@ diesel::table! {
         status_code -> Nullable<Integer>,
         detail -> Nullable<Text>,
         logs -> JsonType,
+        handler_version -> Nullable<Text>,
     }
 }
 

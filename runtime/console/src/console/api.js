@@ -75,7 +75,9 @@ export const api = {
 
   events: (filter) => call("GET", `/v1/events?${query(filter)}`),
   event: (id) => call("GET", `/v1/events/${path(id)}`),
-  redeliver: (id) => call("POST", `/v1/events/${path(id)}/redeliver`),
+  /** `handler`: `same` (the version that last ran it) or `current` (the active one). */
+  redeliver: (id, handler = "same") =>
+    call("POST", `/v1/events/${path(id)}/redeliver?${query({ handler })}`),
   redeliverSelection: (filter) => call("POST", `/v1/events/redeliver?${query(filter)}`),
   deleteEvent: (id) => call("DELETE", `/v1/events/${path(id)}`),
   deleteSelection: (filter) => call("DELETE", `/v1/events?${query(filter)}`),

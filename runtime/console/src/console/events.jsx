@@ -2,7 +2,7 @@
 // and one event's attempts as a timeline with their outcome, status code, duration, reason
 // and the guest's log lines. Both pages refresh themselves while open.
 import { api } from "./api.js";
-import { ActionButton, Badge, ErrorNote, Json, Time, href, useLoad } from "./ui.jsx";
+import { ActionButton, Badge, ErrorNote, Json, Time, href, shortSha, useLoad } from "./ui.jsx";
 
 const STATUSES = ["created", "processing", "completed", "error"];
 const REFRESH_MS = 2000;
@@ -168,8 +168,13 @@ function EventPage({ id }) {
           </p>
           <p className="toolbar">
             {data.kind === "asynchronous" && (
-              <ActionButton testId="redeliver" action={async () => { await api.redeliver(id); await event.reload(); }}>
-                Redeliver
+              <ActionButton testId="redeliver" action={async () => { await api.redeliver(id, "same"); await event.reload(); }}>
+                Redeliver{data.handler_version ? ` (version ${shortSha(data.handler_version)})` : ""}
+              </ActionButton>
+            )}{" "}
+            {data.kind === "asynchronous" && data.handler_version && (
+              <ActionButton testId="redeliver-current" action={async () => { await api.redeliver(id, "current"); await event.reload(); }}>
+                Redeliver to the active version
               </ActionButton>
             )}{" "}
             <ActionButton
@@ -190,6 +195,9 @@ function EventPage({ id }) {
                 <div className="attempt-head">
                   <strong>#{attempt.attempt}</strong> <Badge tone={attempt.outcome === "success" ? "completed" : "error"}>{attempt.outcome}</Badge>
                   {attempt.status_code && <span className="mono"> HTTP {attempt.status_code}</span>}
+                  {attempt.handler_version && (
+                    <span className="mono muted" title={attempt.handler_version}> version {shortSha(attempt.handler_version)}</span>
+                  )}
                   <span className="muted"> · {duration(attempt)} · <Time value={attempt.started_at} /></span>
                 </div>
                 {attempt.detail && <p className="detail">{attempt.detail}</p>}

@@ -40,7 +40,8 @@ impl WasmHost {
                     loaded.name
                 ),
                 Vec::new(),
-            );
+            )
+            .ran(&loaded);
         };
         let left = deadline.saturating_duration_since(Instant::now());
         let Ok(Ok(instance)) =
@@ -49,7 +50,8 @@ impl WasmHost {
             return failed(
                 "no component instance came free before the deadline".into(),
                 Vec::new(),
-            );
+            )
+            .ran(&loaded);
         };
         let tag = LogTag {
             handler: loaded.name.clone(),
@@ -101,7 +103,7 @@ impl WasmHost {
         };
         let (outcome, mut held) = match self.guests.run(attempt, &computing).await {
             Ok(finished) => finished,
-            Err(reason) => return failed(reason, Vec::new()),
+            Err(reason) => return failed(reason, Vec::new()).ran(&loaded),
         };
         let denied = held.store.data().denied_requests();
         let mut logs = held.store.data_mut().take_logs();
@@ -136,6 +138,17 @@ impl WasmHost {
             status_code: None,
             logs,
             set_cookies: Vec::new(),
+            version: Some(loaded.sha256.clone()),
+        }
+    }
+}
+
+impl Delivery {
+    /// This delivery, as made by version `loaded`.
+    fn ran(self, loaded: &Loaded) -> Self {
+        Self {
+            version: Some(loaded.sha256.clone()),
+            ..self
         }
     }
 }
@@ -238,6 +251,7 @@ fn failed(reason: String, logs: Vec<Value>) -> Delivery {
         status_code: None,
         logs,
         set_cookies: Vec::new(),
+        version: None,
     }
 }
 

@@ -384,17 +384,31 @@ impl Store {
         if event.attempts <= event.retry_base {
             return Ok(None);
         }
-        let (id, since) = (Id(event.id), event.retry_base);
+        self.ran_version(event.id, event.retry_base, false).await
+    }
+
+    /// The component version of `id`'s first attempt after attempt `after` that ran one (its
+    /// last, if `last`); `None` if none did.
+    pub(super) async fn ran_version(
+        &self,
+        id: Uuid,
+        after: i32,
+        last: bool,
+    ) -> Result<Option<String>> {
+        let id = Id(id);
         Ok(on_connection!(self, |conn| {
-            action_attempt::table
+            let query = action_attempt::table
                 .filter(action_attempt::event_id.eq(id))
-                .filter(action_attempt::attempt.gt(since))
+                .filter(action_attempt::attempt.gt(after))
                 .filter(action_attempt::handler_version.is_not_null())
-                .order(action_attempt::attempt.asc())
                 .select(action_attempt::handler_version)
-                .first::<Option<String>>(conn)
-                .await
-                .optional()?
+                .into_boxed();
+            let query = if last {
+                query.order(action_attempt::attempt.desc())
+            } else {
+                query.order(action_attempt::attempt.asc())
+            };
+            query.first::<Option<String>>(conn).await.optional()?
         })
         .flatten())
     }

@@ -38,7 +38,7 @@ use super::events::{
 };
 use super::maintenance::EventFilter;
 use super::prepared::update;
-use super::schema::{action_attempt, action_log};
+use super::schema::action_log;
 use super::sql_types::{Id, Time};
 use super::{Backend, Result, Store, on_connection};
 
@@ -442,17 +442,7 @@ impl Store {
         }
         let held = match version {
             Version::Current => None,
-            Version::Same => on_connection!(self, |conn| {
-                action_attempt::table
-                    .filter(action_attempt::event_id.eq(Id(id)))
-                    .filter(action_attempt::handler_version.is_not_null())
-                    .order(action_attempt::attempt.desc())
-                    .select(action_attempt::handler_version)
-                    .first::<Option<String>>(conn)
-                    .await
-                    .optional()?
-            })
-            .flatten(),
+            Version::Same => self.ran_version(id, 0, true).await?,
         };
         let updated = on_connection!(self, |conn| {
             diesel::update(action_log::table)

@@ -297,6 +297,15 @@ async fn the_pages_are_locked_down_and_can_be_turned_off() {
     }
     let missing = get(format!("{}/assets/nothing.js", server.url)).await;
     assert_eq!(missing.status(), 404);
+    // Nothing outside the built pages, however the path is spelled.
+    for outside in [
+        "..%2f..%2fbuild.mjs",
+        "%2e%2e/%2e%2e/package.json",
+        "..%2F..%2F..%2FCargo.toml",
+    ] {
+        let response = get(format!("{}/assets/{outside}", server.url)).await;
+        assert_eq!(response.status(), 404, "{outside}");
+    }
     server.stop().await;
 
     let db = TestDb::new(Backend::Sqlite).await;

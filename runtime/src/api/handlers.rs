@@ -12,7 +12,9 @@ use super::admin::require_admin;
 use super::body;
 use super::error::{AdminError, Envelope};
 use crate::handler::HandlerRef;
-use crate::handler::wasm::{HandlerConfig, InvalidComponent, WasmError, is_valid_handler_name};
+use crate::handler::wasm::{
+    Activation, HandlerConfig, InvalidComponent, WasmError, is_valid_handler_name,
+};
 use crate::server::AppState;
 
 /// Header carrying the handler's JSON config on upload.
@@ -170,7 +172,7 @@ async fn activate(
         .activate(name, &sha256.to_ascii_lowercase())
         .await
     {
-        Ok(Some(info)) => {
+        Ok(Activation::Activated(info)) => {
             tracing::info!(
                 handler = %info.name,
                 sha256 = %info.sha256,
@@ -179,10 +181,15 @@ async fn activate(
             announce(&state).await;
             Ok(HttpResponse::Ok().json(info))
         }
-        Ok(None) => Err(AdminError::new(
+        Ok(Activation::NoSuchVersion) => Err(AdminError::new(
             StatusCode::NOT_FOUND,
             "not-exists",
             format!("handler `{name}` has no version {sha256}"),
+        )),
+        Ok(Activation::Ambiguous(count)) => Err(AdminError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid-request",
+            format!("`{sha256}` starts {count} versions of `{name}`: give more of the sha256"),
         )),
         Err(error) => Err(unexpected("handler activation failed", &error)),
     }

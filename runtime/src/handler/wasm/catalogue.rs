@@ -44,6 +44,15 @@ impl KnownHandlers {
     }
 }
 
+/// The outcome of [`WasmHost::activate`].
+#[derive(Debug)]
+pub enum Activation {
+    Activated(HandlerInfo),
+    NoSuchVersion,
+    /// The prefix names this many versions.
+    Ambiguous(usize),
+}
+
 /// What is known about one stored handler version, for the API.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct HandlerInfo {
@@ -190,17 +199,29 @@ impl WasmHost {
     }
 
     /// Makes the stored version of `name` whose sha256 starts with `pin` the active one
-    /// again (calls in flight finish on the version they started on). `None` if there is no
-    /// such version.
-    pub async fn activate(&self, name: &str, pin: &str) -> Result<Option<HandlerInfo>, WasmError> {
-        let Some(version) = self.registry.version(name, pin) else {
-            return Ok(None);
+    /// again (calls in flight finish on the version they started on).
+    pub async fn activate(&self, name: &str, pin: &str) -> Result<Activation, WasmError> {
+        let matching: Vec<StoredHandler> = self
+            .registry
+            .versions()
+            .iter()
+            .filter(|v| v.name == name && v.sha256.starts_with(pin))
+            .cloned()
+            .collect();
+        let [version] = matching.as_slice() else {
+            return Ok(if matching.is_empty() {
+                Activation::NoSuchVersion
+            } else {
+                Activation::Ambiguous(matching.len())
+            });
         };
         if !self.store.activate_handler(name, &version.sha256).await? {
-            return Ok(None);
+            return Ok(Activation::NoSuchVersion);
         }
         self.reload().await?;
-        Ok(self.info(name))
+        Ok(self
+            .info(name)
+            .map_or(Activation::NoSuchVersion, Activation::Activated))
     }
 
     /// Deletes every version of `name`; false if there was none.

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
-pub use catalogue::{HandlerInfo, KnownHandlers};
+pub use catalogue::{Activation, HandlerInfo, KnownHandlers};
 pub use compiler::CompileBudget;
 pub use component::InvalidComponent;
 pub use engine::{EngineSettings, tune_slot_reuse};

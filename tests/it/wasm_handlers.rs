@@ -20,6 +20,7 @@ on_both_backends!(
     validation_handler_rejects_with_field_extensions,
     operator_commands_manage_handlers_through_the_server,
     retries_run_the_version_that_first_ran_the_event,
+    a_synchronous_calls_retries_run_the_version_its_first_attempt_ran,
 );
 
 type BadUpload = (
@@ -721,4 +722,52 @@ async fn retries_run_the_version_that_first_ran_the_event(backend: Backend) {
         .await;
     assert_eq!(status, 400, "handler belongs to redeliveries");
     server.stop().await;
+}
+
+/// A synchronous call that retries keeps the component version of its first attempt, even
+/// when a new version becomes active while it waits to retry.
+async fn a_synchronous_calls_retries_run_the_version_its_first_attempt_ran(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    let first = server
+        .upload_guest("steady", "conformance", json!({}))
+        .await;
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(
+            json!({"type": "create_action", "args": {"name": "steadyCall", "definition": {
+                "arguments": [{"name": "scenario", "type": "String!"}],
+                "output_type": "UserInfo",
+                "handler": "wasm://steady",
+                "timeout": 20,
+                "retry": {"max_attempts": 2, "initial_interval_ms": 2500,
+                          "max_interval_ms": 2500, "jitter": 0.0}
+            }}}),
+        )
+        .await;
+    // The call fails once, then waits 2.5 s to retry; meanwhile another version (the login
+    // component, which would refuse this input) becomes the active one.
+    let call = server.graphql(
+        r#"mutation { steadyCall(scenario: "fail-then-succeed") { accessToken } }"#,
+        json!({}),
+    );
+    let upload = async {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        server.upload_guest("steady", "user-login", json!({})).await
+    };
+    let (answer, second) = tokio::join!(call, upload);
+    assert_ne!(first["sha256"], second["sha256"]);
+    assert_eq!(
+        answer,
+        json!({"data": {"steadyCall": {"accessToken": "t-2"}}}),
+        "the retry ran the first version"
+    );
+    let (_, listed) = server
+        .admin_request(Method::GET, "/v1/events?action=steadyCall")
+        .await;
+    assert_eq!(
+        versions(&listed["events"][0]),
+        vec![first["sha256"].as_str().expect("sha").to_owned(); 2],
+        "{listed}"
+    );
 }

@@ -12,7 +12,10 @@ use serde_json::{Value, json};
 use crate::RunArgs;
 use crate::load::{self, Latencies, Target};
 use crate::report::{Ratio, Report, Row, Target as Goal};
-use crate::scenarios::{ADMIN_HEADER, Database, Servers, admin_headers, client, machine};
+use crate::scenarios::{
+    ADMIN_HEADER, Database, Servers, admin_headers, client, login_action, machine, mutation,
+    upload_handler, user_info_types,
+};
 use crate::server::ADMIN_SECRET;
 
 /// The steps of one run: the full curve, or a tiny one that only checks the mode runs.
@@ -171,29 +174,13 @@ async fn post(server: &str, path: &str, body: &Value) -> anyhow::Result<Value> {
     Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-fn custom_types() -> Value {
-    json!({"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
-        {"name": "accessToken", "type": "String!"},
-        {"name": "userId", "type": "Int!"}
-    ]}]}})
-}
-
+/// A synchronous `name(username, password): UserInfo` answered by `handler`.
 fn create_action(name: &str, handler: &str) -> Value {
-    json!({"type": "create_action", "args": {"name": name, "definition": {
-        "kind": "synchronous", "type": "mutation",
-        "arguments": [
-            {"name": "username", "type": "String!"},
-            {"name": "password", "type": "String!"}
-        ],
-        "output_type": "UserInfo", "handler": handler, "timeout": 30
-    }}})
+    login_action(name, "synchronous", handler)
 }
 
 fn call(action: &str) -> String {
-    json!({"query": format!(
-        "mutation {{ {action}(username: \"ada\", password: \"secret\") {{ accessToken userId }} }}"
-    )})
-    .to_string()
+    mutation(action, "{ accessToken userId }")
 }
 
 /// The user-login component with a custom section naming `index` appended: the same code,
@@ -233,19 +220,15 @@ async fn handlers_step(
     let server = servers.start(database, "scale", true).await?;
     let url = server.announced.clone();
     let wasm = std::fs::read(crate::USER_LOGIN_WASM)?;
-    let mut operations = vec![custom_types()];
+    let mut operations = vec![user_info_types()];
     for index in 0..count {
-        let uploaded = admin_client()
-            .put(format!("{url}/v1/handlers/h{index}"))
-            .header(ADMIN_HEADER, ADMIN_SECRET)
-            .body(variant(&wasm, index))
-            .send()
-            .await?;
-        ensure!(
-            uploaded.status().is_success(),
-            "upload h{index}: {}",
-            uploaded.text().await?
-        );
+        upload_handler(
+            admin_client(),
+            &url,
+            &format!("h{index}"),
+            variant(&wasm, index),
+        )
+        .await?;
         operations.push(create_action(
             &format!("call{index}"),
             &format!("wasm://h{index}"),
@@ -288,7 +271,7 @@ async fn metadata_step(
 ) -> anyhow::Result<(f64, f64)> {
     let server = servers.start(database, "scale", true).await?;
     let url = server.announced.clone();
-    post(&url, "/v1/metadata", &custom_types()).await?;
+    post(&url, "/v1/metadata", &user_info_types()).await?;
     let permissions = |action: &str| -> Vec<Value> {
         (0..roles)
             .map(|role| {
@@ -383,19 +366,9 @@ async fn rows_step(
     // The first start creates the store; the rows go in while no server runs.
     let setup = servers.start(database, "scale", true).await?;
     let wasm = std::fs::read(crate::USER_LOGIN_WASM)?;
-    let uploaded = admin_client()
-        .put(format!("{}/v1/handlers/h0", setup.announced))
-        .header(ADMIN_HEADER, ADMIN_SECRET)
-        .body(wasm)
-        .send()
-        .await?;
-    ensure!(
-        uploaded.status().is_success(),
-        "upload: {}",
-        uploaded.text().await?
-    );
+    upload_handler(admin_client(), &setup.announced, "h0", wasm).await?;
     let operations =
-        json!({"type": "bulk", "args": [custom_types(), create_action("call0", "wasm://h0")]});
+        json!({"type": "bulk", "args": [user_info_types(), create_action("call0", "wasm://h0")]});
     post(&setup.announced, "/v1/metadata", &operations).await?;
     setup.stop().await;
     let filled = Instant::now();

@@ -24,7 +24,7 @@ const SYNC_WEBHOOK: &str = "userLoginHook";
 const SYNC_WEBHOOK_TRANSFORMED: &str = "userLoginHookTransformed";
 const ASYNC_WASM: &str = "asyncLogin";
 
-fn mutation(field: &str, selection: &str) -> String {
+pub fn mutation(field: &str, selection: &str) -> String {
     json!({"query": format!(
         "mutation {{ {field}(username: \"ada\", password: \"secret\") {selection} }}"
     )})
@@ -140,48 +140,70 @@ pub fn client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-/// Uploads the guest and creates the three actions, through the admin APIs.
-/// Uploads the guest and creates the actions: WASM, the webhook (plain and transformed), the
-/// async one, and one per webhook peer (`(action, url)`).
-async fn set_up(server: &str, webhook: &str, peers: &[(&str, &str)]) -> anyhow::Result<()> {
-    let client = client();
-    let wasm = std::fs::read(USER_LOGIN_WASM)?;
+/// Uploads `wasm` as handler `name` on `server`, as admin.
+pub async fn upload_handler(
+    client: &reqwest::Client,
+    server: &str,
+    name: &str,
+    wasm: Vec<u8>,
+) -> anyhow::Result<()> {
     let upload = client
-        .put(format!("{server}/v1/handlers/user-login"))
+        .put(format!("{server}/v1/handlers/{name}"))
         .header(ADMIN_HEADER, ADMIN_SECRET)
         .body(wasm)
         .send()
         .await?;
     ensure!(
         upload.status().is_success(),
-        "upload: {}",
+        "upload of {name}: {}",
         upload.text().await?
     );
-    let arguments = json!([
-        {"name": "username", "type": "String!"},
-        {"name": "password", "type": "String!"}
-    ]);
-    let action = |name: &str, kind: &str, handler: &str| {
-        json!({"type": "create_action", "args": {"name": name, "definition": {
-            "kind": kind, "type": "mutation", "arguments": arguments,
-            "output_type": "UserInfo", "handler": handler, "timeout": 30
-        }}})
-    };
-    let mut transformed = action(SYNC_WEBHOOK_TRANSFORMED, "synchronous", webhook);
+    Ok(())
+}
+
+/// The `UserInfo` output type every benchmarked action returns.
+pub fn user_info_types() -> Value {
+    json!({"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
+        {"name": "accessToken", "type": "String!"},
+        {"name": "userId", "type": "Int!"}
+    ]}]}})
+}
+
+/// A `create_action` of `name(username, password): UserInfo` answered by `handler`.
+pub fn login_action(name: &str, kind: &str, handler: &str) -> Value {
+    json!({"type": "create_action", "args": {"name": name, "definition": {
+        "kind": kind, "type": "mutation",
+        "arguments": [
+            {"name": "username", "type": "String!"},
+            {"name": "password", "type": "String!"}
+        ],
+        "output_type": "UserInfo", "handler": handler, "timeout": 30
+    }}})
+}
+
+/// Uploads the guest and creates the actions: WASM, the webhook (plain and transformed), the
+/// async one, and one per webhook peer (`(action, url)`).
+async fn set_up(server: &str, webhook: &str, peers: &[(&str, &str)]) -> anyhow::Result<()> {
+    let client = client();
+    upload_handler(
+        &client,
+        server,
+        "user-login",
+        std::fs::read(USER_LOGIN_WASM)?,
+    )
+    .await?;
+    let mut transformed = login_action(SYNC_WEBHOOK_TRANSFORMED, "synchronous", webhook);
     transformed["args"]["definition"]["request_transform"] = typical_request_transform();
     transformed["args"]["definition"]["response_transform"] = typical_response_transform();
     let mut operations = vec![
-        json!({"type": "set_custom_types", "args": {"objects": [{"name": "UserInfo", "fields": [
-            {"name": "accessToken", "type": "String!"},
-            {"name": "userId", "type": "Int!"}
-        ]}]}}),
-        action(SYNC_WASM, "synchronous", "wasm://user-login"),
-        action(SYNC_WEBHOOK, "synchronous", webhook),
+        user_info_types(),
+        login_action(SYNC_WASM, "synchronous", "wasm://user-login"),
+        login_action(SYNC_WEBHOOK, "synchronous", webhook),
         transformed,
-        action(ASYNC_WASM, "asynchronous", "wasm://user-login"),
+        login_action(ASYNC_WASM, "asynchronous", "wasm://user-login"),
     ];
     for (name, url) in peers {
-        operations.push(action(name, "synchronous", url));
+        operations.push(login_action(name, "synchronous", url));
     }
     let metadata = json!({"type": "bulk", "args": operations});
     let applied = client

@@ -363,15 +363,11 @@ impl Store {
 
     /// Reads the attempts of one event, oldest first.
     pub async fn attempts(&self, id: Uuid) -> Result<Vec<AttemptRecord>> {
-        let rows: Vec<StoredAttempt> = on_connection!(self, |conn| {
-            action_attempt::table
-                .filter(action_attempt::event_id.eq(Id(id)))
-                .order(action_attempt::attempt.asc())
-                .select(StoredAttempt::as_select())
-                .load(conn)
-                .await?
-        });
-        Ok(rows.into_iter().map(AttemptRecord::from).collect())
+        Ok(self
+            .attempts_of(&[id])
+            .await?
+            .remove(&id)
+            .unwrap_or_default())
     }
 
     /// The component version `event`'s next attempt must run: the one a redelivery asked it to

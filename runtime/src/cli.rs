@@ -41,20 +41,68 @@ pub enum Command {
     },
     /// Upload, list, activate or delete WebAssembly handlers on a running server.
     Handlers {
-        /// The server's base URL (default: http:// + the configured listen address)
-        /// [env: HOOKWING_SERVER_URL]
-        #[arg(long, global = true, value_name = "URL", env = "HOOKWING_SERVER_URL")]
-        server: Option<String>,
-        /// The server's admin secret (default: the configured one) [env: HOOKWING_ADMIN_SECRET]
-        #[arg(
-            long = "admin-secret",
-            id = "handlers_admin_secret",
-            global = true,
-            value_name = "SECRET"
-        )]
-        admin_secret: Option<String>,
+        #[command(flatten)]
+        remote: RemoteArgs,
         #[command(subcommand)]
         command: HandlersCommand,
+    },
+    /// Replay stored events on a running server, against the handler of your choice.
+    Events {
+        #[command(flatten)]
+        remote: RemoteArgs,
+        #[command(subcommand)]
+        command: EventsCommand,
+    },
+}
+
+/// Where a running server is, for the commands that talk to its admin API.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// The server's base URL (default: http:// + the configured listen address)
+    /// [env: HOOKWING_SERVER_URL]
+    #[arg(long, global = true, value_name = "URL", env = "HOOKWING_SERVER_URL")]
+    pub server: Option<String>,
+    /// The server's admin secret (default: the configured one) [env: HOOKWING_ADMIN_SECRET]
+    #[arg(
+        long = "admin-secret",
+        id = "remote_admin_secret",
+        global = true,
+        value_name = "SECRET"
+    )]
+    pub admin_secret: Option<String>,
+}
+
+/// `hookwing events …`.
+#[derive(Debug, Subcommand)]
+pub enum EventsCommand {
+    /// Run stored events again, once, and compare with their stored results. With an event id,
+    /// that event; without, the events the filters select (newest first). Nothing is stored
+    /// unless --record is given.
+    Replay {
+        /// One event's id.
+        id: Option<uuid::Uuid>,
+        /// `current` (the default: the active version), `same` (the version that ran it),
+        /// `wasm://NAME@SHA`, or a webhook URL.
+        #[arg(long, value_name = "HANDLER")]
+        handler: Option<String>,
+        /// Store each replay as a new attempt of its event, and its result as the event's.
+        #[arg(long)]
+        record: bool,
+        /// Only events of this action.
+        #[arg(long, conflicts_with = "id")]
+        action: Option<String>,
+        /// Only events in this state: completed or error.
+        #[arg(long, conflicts_with = "id")]
+        status: Option<String>,
+        /// Only events created at or after this instant (RFC 3339).
+        #[arg(long, conflicts_with = "id")]
+        since: Option<String>,
+        /// Only events created before this instant (RFC 3339).
+        #[arg(long, conflicts_with = "id")]
+        until: Option<String>,
+        /// At most this many events (default 100).
+        #[arg(long, conflicts_with = "id")]
+        limit: Option<u32>,
     },
 }
 
@@ -147,7 +195,9 @@ impl Cli {
             _ => serve.database_url.clone(),
         };
         let admin_secret = match &self.command {
-            Some(Command::Handlers { admin_secret, .. }) => admin_secret.clone(),
+            Some(Command::Handlers { remote, .. } | Command::Events { remote, .. }) => {
+                remote.admin_secret.clone()
+            }
             _ => serve.admin_secret,
         };
         Overrides {

@@ -2,10 +2,10 @@
 
 use anyhow::Context;
 use clap::Parser;
-use hookwing::cli::{Cli, Command, HandlersCommand, MetadataCommand};
+use hookwing::cli::{Cli, Command, EventsCommand, HandlersCommand, MetadataCommand, RemoteArgs};
 use hookwing::config::{Config, LogFormat};
 use hookwing::handler::wasm::compiler;
-use hookwing::remote::AdminClient;
+use hookwing::remote::{AdminClient, ReplayRequest};
 use tracing_subscriber::EnvFilter;
 
 /// Runs the command; a failure is printed once, as one line per cause, with exit code 1
@@ -87,6 +87,46 @@ fn describe(error: &anyhow::Error) -> String {
     text
 }
 
+/// The admin API client of `hookwing handlers …` and `hookwing events …`.
+fn admin_client(remote: &RemoteArgs, config: &Config) -> AdminClient {
+    let base = remote
+        .server
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    AdminClient::new(&base, config.all_admin_secrets().into_iter().next())
+}
+
+/// One line of a bulk replay, for a terminal: where it is, the event, and what changed.
+fn describe_replay(line: &serde_json::Value) -> String {
+    let position = format!(
+        "[{}/{}]",
+        line["index"].as_u64().unwrap_or(0) + 1,
+        line["total"]
+    );
+    let event = line["event_id"].as_str().unwrap_or("?");
+    if let Some(error) = line.get("error") {
+        return format!(
+            "{position} {event} not replayed: {}",
+            error["error"].as_str().unwrap_or("?")
+        );
+    }
+    let verdict = if line["same"] == true {
+        "same"
+    } else {
+        "different"
+    };
+    let mut text = format!(
+        "{position} {event} {} {verdict} ({}, {})",
+        line["action_name"].as_str().unwrap_or("?"),
+        line["outcome"].as_str().unwrap_or("?"),
+        line["handler"].as_str().unwrap_or("?"),
+    );
+    if line["same"] != true {
+        text.push_str(&format!("\n    diff: {}", line["diff"]));
+    }
+    text
+}
+
 async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     match cli.command {
         None | Some(Command::Serve(_)) => {
@@ -121,11 +161,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             hookwing::ops::export_metadata_dir(&config, &dir).await?;
             println!("exported metadata to {}", dir.display());
         }
-        Some(Command::Handlers {
-            server, command, ..
-        }) => {
-            let base = server.unwrap_or_else(|| format!("http://{}", config.listen));
-            let client = AdminClient::new(&base, config.all_admin_secrets().into_iter().next());
+        Some(Command::Handlers { remote, command }) => {
+            let client = admin_client(&remote, &config);
             let reply = match command {
                 HandlersCommand::Upload {
                     name,
@@ -143,6 +180,46 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 HandlersCommand::Delete { name } => client.delete_handler(&name).await?,
             };
             println!("{}", serde_json::to_string_pretty(&reply)?);
+        }
+        Some(Command::Events {
+            remote,
+            command:
+                EventsCommand::Replay {
+                    id,
+                    handler,
+                    record,
+                    action,
+                    status,
+                    since,
+                    until,
+                    limit,
+                },
+        }) => {
+            let client = admin_client(&remote, &config);
+            let options = ReplayRequest { handler, record };
+            match id {
+                Some(id) => {
+                    let reply = client.replay_event(id, &options).await?;
+                    println!("{}", serde_json::to_string_pretty(&reply)?);
+                }
+                None => {
+                    let selection = [
+                        ("action", action),
+                        ("status", status),
+                        ("since", since),
+                        ("until", until),
+                        ("limit", limit.map(|n| n.to_string())),
+                    ];
+                    let summary = client
+                        .replay_events(&selection, &options, |line| {
+                            println!("{}", describe_replay(line));
+                        })
+                        .await?;
+                    if summary["failed"].as_u64().unwrap_or(0) > 0 {
+                        anyhow::bail!("some events could not be replayed");
+                    }
+                }
+            }
         }
     }
     Ok(())

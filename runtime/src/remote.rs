@@ -1,5 +1,6 @@
-//! Operator commands that talk to a running server's admin API (`hookwing handlers …`): uploads
-//! must be validated and activated by the server that runs them.
+//! Operator commands that talk to a running server's admin API (`hookwing handlers …`,
+//! `hookwing events …`): uploads must be validated and activated by the server that runs them,
+//! and replays run there.
 
 use std::path::Path;
 
@@ -25,6 +26,23 @@ pub enum RemoteError {
     Unreachable { url: String, source: reqwest::Error },
     #[error("the server refused ({status}): {message}")]
     Refused { status: StatusCode, message: String },
+    #[error("the server's reply was cut short: {0}")]
+    Truncated(String),
+}
+
+/// What `hookwing events replay` asks of each event.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReplayRequest {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub handler: Option<String>,
+    pub record: bool,
+}
+
+/// A request body.
+enum Body {
+    /// A component, with its JSON config for the config header.
+    Wasm(Vec<u8>, Option<String>),
+    Json(Value),
 }
 
 /// A running server's admin API.
@@ -45,42 +63,52 @@ impl AdminClient {
         }
     }
 
-    async fn send(
+    async fn request(
         &self,
         method: Method,
         path: &str,
-        body: Option<(Vec<u8>, Option<String>)>,
-    ) -> Result<Value, RemoteError> {
+        body: Option<Body>,
+    ) -> Result<reqwest::Response, RemoteError> {
         let url = format!("{}{path}", self.base);
         let mut request = self.client.request(method, &url);
         if let Some(secret) = &self.admin_secret {
             request = request.header("x-hookwing-admin-secret", secret);
         }
-        if let Some((bytes, config)) = body {
-            request = request
-                .header("content-type", "application/wasm")
-                .body(bytes);
-            if let Some(config) = config {
-                request = request.header(CONFIG_HEADER, config);
+        match body {
+            Some(Body::Wasm(bytes, config)) => {
+                request = request
+                    .header("content-type", "application/wasm")
+                    .body(bytes);
+                if let Some(config) = config {
+                    request = request.header(CONFIG_HEADER, config);
+                }
             }
+            Some(Body::Json(value)) => request = request.json(&value),
+            None => {}
         }
         let response = request
             .send()
             .await
-            .map_err(|source| RemoteError::Unreachable {
-                url: url.clone(),
-                source,
-            })?;
+            .map_err(|source| RemoteError::Unreachable { url, source })?;
         let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
         if status.is_success() {
-            Ok(body)
-        } else {
-            let message = body["error"]
-                .as_str()
-                .map_or_else(|| body.to_string(), str::to_owned);
-            Err(RemoteError::Refused { status, message })
+            return Ok(response);
         }
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let message = body["error"]
+            .as_str()
+            .map_or_else(|| body.to_string(), str::to_owned);
+        Err(RemoteError::Refused { status, message })
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Body>,
+    ) -> Result<Value, RemoteError> {
+        let response = self.request(method, path, body).await?;
+        Ok(response.json().await.unwrap_or(Value::Null))
     }
 
     /// Uploads `wasm` as handler `name`, with the JSON config in `config` if given.
@@ -113,7 +141,7 @@ impl AdminClient {
         self.send(
             Method::PUT,
             &format!("/v1/handlers/{name}"),
-            Some((bytes, config)),
+            Some(Body::Wasm(bytes, config)),
         )
         .await
     }
@@ -131,6 +159,66 @@ impl AdminClient {
             None,
         )
         .await
+    }
+
+    /// Replays event `id` once, as `options` say; the server's answer, with the diff.
+    pub async fn replay_event(
+        &self,
+        id: uuid::Uuid,
+        options: &ReplayRequest,
+    ) -> Result<Value, RemoteError> {
+        let body = serde_json::to_value(options).unwrap_or_default();
+        self.send(
+            Method::POST,
+            &format!("/v1/events/{id}/replay"),
+            Some(Body::Json(body)),
+        )
+        .await
+    }
+
+    /// Replays the events `selection` picks (its unset parts left out), calling `each` with
+    /// every line as the server sends it; returns the summary line.
+    pub async fn replay_events(
+        &self,
+        selection: &[(&str, Option<String>)],
+        options: &ReplayRequest,
+        mut each: impl FnMut(&Value),
+    ) -> Result<Value, RemoteError> {
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(
+                selection
+                    .iter()
+                    .filter_map(|(key, value)| value.as_deref().map(|value| (*key, value))),
+            )
+            .finish();
+        let body = serde_json::to_value(options).unwrap_or_default();
+        let mut response = self
+            .request(
+                Method::POST,
+                &format!("/v1/events/replay?{query}"),
+                Some(Body::Json(body)),
+            )
+            .await?;
+        let mut pending = Vec::new();
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|error| RemoteError::Truncated(error.to_string()))?;
+            let Some(chunk) = chunk else {
+                return Err(RemoteError::Truncated("no summary line".into()));
+            };
+            pending.extend_from_slice(&chunk);
+            while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let value: Value = serde_json::from_slice(&line)
+                    .map_err(|error| RemoteError::Truncated(error.to_string()))?;
+                if value["done"] == true {
+                    return Ok(value);
+                }
+                each(&value);
+            }
+        }
     }
 
     /// Deletes handler `name` (refused while an action uses it).

@@ -23,6 +23,7 @@ mod lifecycle;
 mod metadata_api;
 mod metrics;
 mod operations;
+mod replay;
 mod replicas;
 mod traces;
 mod transforms;

@@ -604,20 +604,6 @@ fn every_guest_example_has_a_test() {
     assert_eq!(built, TESTED, "guest-examples/ and the tests disagree");
 }
 
-/// Polls `GET /v1/events/{id}` until `done` holds; returns the event.
-async fn event_when(server: &TestServer, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    for _ in 0..400 {
-        let (_, event) = server
-            .admin_request(Method::GET, &format!("/v1/events/{id}"))
-            .await;
-        if done(&event) {
-            return event;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("event {id} never got there");
-}
-
 /// The versions each attempt ran, in order.
 fn versions(event: &Value) -> Vec<String> {
     event["attempt_log"]
@@ -661,12 +647,14 @@ async fn retries_run_the_version_that_first_ran_the_event(backend: Backend) {
         .to_owned();
 
     // The first attempt has run; then another version becomes the active one.
-    event_when(&server, &id, |e| e["attempts"].as_i64() >= Some(1)).await;
+    server
+        .event_when(&id, |e| e["attempts"].as_i64() >= Some(1))
+        .await;
     let second = server.upload_guest("flaky", "user-login", json!({})).await;
     let second_sha = second["sha256"].as_str().expect("sha").to_owned();
     assert_ne!(first_sha, second_sha);
     let uploaded = chrono::Utc::now();
-    let dead = event_when(&server, &id, |e| e["status"] == "error").await;
+    let dead = server.event_when(&id, |e| e["status"] == "error").await;
     assert_eq!(versions(&dead), vec![first_sha.clone(); 3], "{dead}");
     assert_eq!(dead["handler_version"], first_sha.as_str());
     let after_upload = dead["attempt_log"]
@@ -686,10 +674,11 @@ async fn retries_run_the_version_that_first_ran_the_event(backend: Backend) {
         .admin_request(Method::POST, &format!("/v1/events/{id}/redeliver"))
         .await;
     assert_eq!(status, 200, "{body}");
-    let again = event_when(&server, &id, |e| {
-        e["status"] == "error" && e["attempts"].as_i64() == Some(6)
-    })
-    .await;
+    let again = server
+        .event_when(&id, |e| {
+            e["status"] == "error" && e["attempts"].as_i64() == Some(6)
+        })
+        .await;
     assert_eq!(versions(&again), vec![first_sha.clone(); 6], "{again}");
 
     // Redelivered to the current version: the newer component answers.
@@ -700,10 +689,13 @@ async fn retries_run_the_version_that_first_ran_the_event(backend: Backend) {
         )
         .await;
     assert_eq!(status, 200, "{body}");
-    let current = event_when(&server, &id, |e| {
-        e["attempts"].as_i64() >= Some(7) && e["status"] != "created" && e["status"] != "processing"
-    })
-    .await;
+    let current = server
+        .event_when(&id, |e| {
+            e["attempts"].as_i64() >= Some(7)
+                && e["status"] != "created"
+                && e["status"] != "processing"
+        })
+        .await;
     assert_eq!(versions(&current)[6], second_sha, "{current}");
 
     let (status, body) = server

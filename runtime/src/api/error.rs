@@ -69,6 +69,11 @@ impl AdminError {
         Self { status, body }
     }
 
+    /// The error as it is answered, for a reply that carries several (a bulk replay's lines).
+    pub fn body(&self) -> &MetadataError {
+        &self.body
+    }
+
     /// A database failure: logged for operators, a generic message for the caller.
     pub fn store(context: &str, error: &crate::store::Error) -> Self {
         tracing::error!(%error, "{context}");

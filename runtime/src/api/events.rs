@@ -33,6 +33,11 @@ pub fn configure(config: &mut web::ServiceConfig) {
                     .default_service(Envelope::Admin.method_not_allowed()),
             )
             .service(
+                web::resource("/replay")
+                    .route(web::post().to(super::replay::replay_selection))
+                    .default_service(Envelope::Admin.method_not_allowed()),
+            )
+            .service(
                 web::resource("/{id}")
                     .route(web::get().to(get))
                     .route(web::delete().to(delete))
@@ -42,14 +47,19 @@ pub fn configure(config: &mut web::ServiceConfig) {
                 web::resource("/{id}/redeliver")
                     .route(web::post().to(redeliver))
                     .default_service(Envelope::Admin.method_not_allowed()),
+            )
+            .service(
+                web::resource("/{id}/replay")
+                    .route(web::post().to(super::replay::replay_one))
+                    .default_service(Envelope::Admin.method_not_allowed()),
             ),
     );
 }
 
-/// Query parameters of `GET` and `DELETE /v1/events`.
+/// Query parameters of `GET` and `DELETE /v1/events`, and of the bulk redelivery and replay.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Selection {
+pub(super) struct Selection {
     action: Option<String>,
     status: Option<String>,
     /// Only events created more than this many seconds ago.
@@ -73,8 +83,14 @@ pub struct RedeliverOne {
 }
 
 impl Selection {
-    /// The selection, for listing or deleting: `handler` belongs to redeliveries alone.
-    fn listing(&self) -> Result<EventFilter, AdminError> {
+    /// At most this many events.
+    pub(super) fn limit(&self) -> Option<i64> {
+        self.limit
+    }
+
+    /// The selection, for listing, deleting or replaying: `handler` belongs to redeliveries
+    /// alone (a replay names its handler in its body).
+    pub(super) fn listing(&self) -> Result<EventFilter, AdminError> {
         if self.handler.is_some() {
             return Err(AdminError::new(
                 StatusCode::BAD_REQUEST,
@@ -116,6 +132,21 @@ impl Selection {
     }
 }
 
+/// One attempt as the events API shows it.
+pub(super) fn attempt_json(attempt: &AttemptRecord) -> Value {
+    json!({
+        "attempt": attempt.attempt,
+        "started_at": attempt.started_at,
+        "finished_at": attempt.finished_at,
+        "duration_ms": (attempt.finished_at - attempt.started_at).num_milliseconds(),
+        "outcome": attempt.outcome.as_str(),
+        "status_code": attempt.status_code,
+        "detail": attempt.detail,
+        "logs": attempt.logs,
+        "handler_version": attempt.handler_version,
+    })
+}
+
 fn event_json(event: &EventRecord, attempts: &[AttemptRecord]) -> Value {
     json!({
         "id": event.id,
@@ -129,16 +160,7 @@ fn event_json(event: &EventRecord, attempts: &[AttemptRecord]) -> Value {
         "session_variables": event.session_variables,
         "response_payload": event.response_payload,
         "errors": event.errors,
-        "attempt_log": attempts.iter().map(|a| json!({
-            "attempt": a.attempt,
-            "started_at": a.started_at,
-            "finished_at": a.finished_at,
-            "outcome": a.outcome.as_str(),
-            "status_code": a.status_code,
-            "detail": a.detail,
-            "logs": a.logs,
-            "handler_version": a.handler_version,
-        })).collect::<Vec<_>>(),
+        "attempt_log": attempts.iter().map(attempt_json).collect::<Vec<_>>(),
         // The component version that first ran it (its retries run the same).
         "handler_version": attempts.iter().find_map(|a| a.handler_version.as_deref()),
     })

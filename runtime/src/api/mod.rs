@@ -12,6 +12,7 @@ mod graphql;
 pub mod handlers;
 mod health;
 mod metadata;
+mod replay;
 mod subscriptions;
 mod websocket;
 

@@ -2,6 +2,7 @@
 //! output, record every attempt and the final result. This is the one place where outcomes are
 //! decided, so webhook and WASM handlers get identical records and identical errors.
 
+pub mod replay;
 pub mod worker;
 
 use std::time::Duration;

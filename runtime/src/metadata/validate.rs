@@ -136,6 +136,29 @@ impl Catalog {
     pub fn type_def(&self, name: &str) -> Option<&TypeDef> {
         self.types.get(name)
     }
+
+    /// Action `name` as it would be served with `handler` in its place, checked as a metadata
+    /// change would check it (the URL's environment variables, the uploaded component, a
+    /// request transform that only a webhook can take); `None` if there is no such action.
+    /// What a replay against another handler runs.
+    pub fn action_with_handler(
+        &self,
+        name: &str,
+        handler: &str,
+        env: &Environment,
+        handlers: &KnownHandlers,
+    ) -> Option<Result<ResolvedAction, MetadataError>> {
+        let (index, action) = self
+            .metadata
+            .actions
+            .iter()
+            .enumerate()
+            .find(|(_, action)| action.name == name)?;
+        let mut action = action.clone();
+        handler.clone_into(&mut action.definition.handler);
+        let path = format!("$.actions[{index}]");
+        Some(resolve_action(&action, &self.types, env, handlers, &path))
+    }
 }
 
 /// Checks `metadata` as a whole and resolves it.

@@ -132,6 +132,11 @@ impl AppState {
         })
     }
 
+    /// Delivers action calls, and replays stored ones.
+    pub fn dispatcher(&self) -> &Dispatcher {
+        &self.dispatcher
+    }
+
     /// The schema and catalog being served.
     pub fn live(&self) -> Arc<Live> {
         self.served.current()

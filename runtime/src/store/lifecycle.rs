@@ -10,6 +10,7 @@
 //!  begin (sync) ─────────────────────────┘  │  └── record: retry (sync)       │      │
 //!                                           └──── abandon (sync, lease ran out) ─────┘
 //!  completed | error ──requeue (async)──▶ created        completed | error ──purge──▶ gone
+//!  completed | error ──take for a recorded replay──▶ processing (then record: finish)
 //! ```
 //!
 //! No state is without an exit: `created` is claimed; `processing` ends in a recorded attempt,
@@ -465,6 +466,27 @@ impl Store {
         } else {
             Requeued::NotFinished
         })
+    }
+
+    /// Holds a finished event for `owner` for a replay whose attempt is to be recorded: it is
+    /// `processing` under a lease, like an event being delivered, so the attempt and the new
+    /// result are stored by [`Self::record_attempt`] under the same guard. Returns `false`
+    /// when the event is not finished (nothing is written then).
+    pub async fn take_for_replay(&self, id: Uuid, owner: &str, lease: Duration) -> Result<bool> {
+        let until = lease_end(lease);
+        let updated = on_connection!(self, |conn| {
+            diesel::update(action_log::table)
+                .filter(action_log::id.eq(Id(id)))
+                .filter(action_log::status.eq_any(FINISHED))
+                .set((
+                    action_log::status.eq(EventState::Processing.as_str()),
+                    action_log::locked_by.eq(owner),
+                    action_log::lease_expires_at.eq(until),
+                ))
+                .execute(conn)
+                .await?
+        });
+        Ok(updated == 1)
     }
 
     /// Deletes finished (completed or error) events matching `filter`, with their attempts.

@@ -297,7 +297,7 @@ impl TestServer {
         }
     }
 
-    fn with_admin(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+    pub fn with_admin(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
         match &self.admin_secret {
             Some(secret) => request.header("x-hasura-admin-secret", secret),
             None => request,
@@ -384,6 +384,24 @@ impl TestServer {
             status,
             response.json().await.expect("admin API response is JSON"),
         )
+    }
+
+    /// Polls `GET /v1/events/{id}` until `done` holds; returns the event.
+    pub async fn event_when(
+        &self,
+        id: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        for _ in 0..400 {
+            let (_, event) = self
+                .admin_request(reqwest::Method::GET, &format!("/v1/events/{id}"))
+                .await;
+            if done(&event) {
+                return event;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("event {id} never got there");
     }
 
     /// Sends a metadata API request as admin; returns status and body.

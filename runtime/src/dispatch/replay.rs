@@ -1,0 +1,274 @@
+//! Replay: run a stored event again, once, against a handler the operator chooses — the
+//! active version, the version that ran it, a pinned `wasm://name@sha` or a webhook URL — and
+//! compare the result with the stored one. By default nothing is written: the event, its
+//! attempts and its result stay as they were. Asked to record, the replay is one more attempt
+//! of the event, held and stored exactly as a delivery is, and its result becomes the event's.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use super::{DispatchError, Dispatcher, Invocation, Verdict};
+use crate::auth::{ClientHeaders, Session};
+use crate::config::Environment;
+use crate::handler::EventInfo;
+use crate::handler::wasm::KnownHandlers;
+use crate::metadata::validate::ResolvedAction;
+use crate::metadata::{Catalog, MetadataError};
+use crate::store::{
+    self, AttemptRecord, EventRecord, EventState, Finish, RequestDocument, Transition,
+};
+
+/// Which handler a replay runs.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ReplayTarget {
+    /// The action's handler as it is now: for `wasm://name`, the active version.
+    #[default]
+    Current,
+    /// The component version that last ran the event (the action's handler where no version
+    /// ran it, or the action pins one).
+    Same,
+    /// Another handler: `wasm://name[@sha]` or an `http(s)://` URL, with the action's webhook
+    /// settings and transforms.
+    Handler(String),
+}
+
+impl<'de> Deserialize<'de> for ReplayTarget {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(match text.as_str() {
+            "current" => Self::Current,
+            "same" => Self::Same,
+            _ => Self::Handler(text),
+        })
+    }
+}
+
+/// What a replay asks for.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReplayOptions {
+    /// `current` (the default), `same`, `wasm://name[@sha]` or a webhook URL.
+    #[serde(default)]
+    pub handler: ReplayTarget,
+    /// Store the replay as a new attempt of the event, and its result as the event's.
+    #[serde(default)]
+    pub record: bool,
+}
+
+/// Why an event could not be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("no event {0}")]
+    NotFound(Uuid),
+    #[error("action `{0}` no longer exists")]
+    ActionRemoved(String),
+    #[error("{}", .0.error)]
+    InvalidHandler(MetadataError),
+    /// Only a finished event can be replayed on the record: a waiting one is the worker's.
+    #[error("event {0} is still waiting or being delivered")]
+    NotFinished(Uuid),
+    /// The replay outlasted its hold on the event, and another node took it over.
+    #[error("event {0} was taken over before the replay was recorded")]
+    LeaseLost(Uuid),
+    #[error(transparent)]
+    Store(#[from] store::Error),
+}
+
+/// What a replay did.
+#[derive(Debug)]
+pub struct Replayed {
+    pub event: EventRecord,
+    /// The handler that ran, as a `handler` value (`wasm://name@sha` once a version ran).
+    pub handler: String,
+    /// The output, or why there was none.
+    pub result: Result<Value, DispatchError>,
+    /// The attempt as it would be (or, recorded, was) stored.
+    pub attempt: AttemptRecord,
+    /// Whether the attempt and result were stored.
+    pub recorded: bool,
+}
+
+impl Replayed {
+    /// The replay's result and the stored one as the GraphQL layer would answer them
+    /// (`{"output": …}` or `{"errors": […]}`), and the JSON Patch (RFC 6902) from the stored
+    /// result to the replay's; `stored` is null for an event that has no result yet.
+    pub fn comparison(&self) -> Value {
+        let replayed = match &self.result {
+            Ok(output) => json!({"output": output}),
+            Err(error) => json!({"errors": [error.to_error_json()]}),
+        };
+        let stored = match (&self.event.response_payload, &self.event.errors) {
+            (Some(output), _) if self.event.status == EventState::Completed => {
+                json!({"output": output})
+            }
+            (_, Some(errors)) => json!({"errors": errors}),
+            _ => Value::Null,
+        };
+        let diff = json_patch::diff(&stored, &replayed);
+        json!({
+            "same": diff.0.is_empty(),
+            "result": replayed,
+            "stored": stored,
+            "diff": diff,
+        })
+    }
+}
+
+/// What a replay resolves against: the metadata served, the server's environment and the
+/// uploaded components.
+pub struct ReplayContext<'a> {
+    pub catalog: &'a Catalog,
+    pub environment: &'a Environment,
+    pub handlers: &'a KnownHandlers,
+}
+
+impl Dispatcher {
+    /// Replays stored event `id` once, as [`ReplayOptions`] say. The handler sees the event as
+    /// a delivery would show it: its id (a handler's idempotency key), the next attempt
+    /// number, its input, session variables and request.
+    pub async fn replay(
+        &self,
+        context: &ReplayContext<'_>,
+        id: Uuid,
+        options: &ReplayOptions,
+    ) -> Result<Replayed, ReplayError> {
+        let store = self.store();
+        let event = store.event(id).await?.ok_or(ReplayError::NotFound(id))?;
+        let action = context
+            .catalog
+            .actions
+            .get(&event.action_name)
+            .ok_or_else(|| ReplayError::ActionRemoved(event.action_name.clone()))?;
+        let (resolved, version) = match &options.handler {
+            ReplayTarget::Current => (Resolved::Served(action), None),
+            ReplayTarget::Same => {
+                let ran = store.attempts(id).await?.into_iter().rev().find_map(|a| {
+                    a.handler_version
+                        .filter(|_| action.handler.follows_active_version())
+                });
+                (Resolved::Served(action), ran)
+            }
+            ReplayTarget::Handler(handler) => {
+                let resolved = context
+                    .catalog
+                    .action_with_handler(
+                        &event.action_name,
+                        handler,
+                        context.environment,
+                        context.handlers,
+                    )
+                    .ok_or_else(|| ReplayError::ActionRemoved(event.action_name.clone()))?
+                    .map_err(ReplayError::InvalidHandler)?;
+                (Resolved::Other(Box::new(resolved)), None)
+            }
+        };
+        let action = resolved.get();
+        let timeout = action.action.definition.timeout();
+        if options.record
+            && !store
+                .take_for_replay(id, self.node_id(), timeout + self.lease_grace)
+                .await?
+        {
+            return Err(ReplayError::NotFinished(id));
+        }
+
+        let session = Session::from_stored(&event.session_variables);
+        let client_headers = ClientHeaders::from_stored(&event.request_headers);
+        let request_query = RequestDocument::new(event.request_query.clone().unwrap_or_default());
+        let call = Invocation {
+            catalog: context.catalog,
+            action,
+            input: event.input_payload.clone(),
+            session: &session,
+            request_query: &request_query,
+            client_headers: &client_headers,
+        };
+        let info = EventInfo {
+            id,
+            attempt: u32::try_from(event.attempts).unwrap_or(0).saturating_add(1),
+            created_at: event.created_at,
+        };
+        let super::Attempt {
+            verdict, record, ..
+        } = self
+            .run_attempt(
+                &call,
+                info,
+                &event.session_variables,
+                timeout,
+                version.as_deref(),
+            )
+            .await;
+        let (result, finish) = match verdict {
+            Verdict::Done(result) => {
+                let finish = super::finish_of(event.kind, &result);
+                (result, finish)
+            }
+            Verdict::Retry { reason, .. } => {
+                let result = Err(DispatchError::Failed {
+                    reason,
+                    attempts: 1,
+                });
+                let finish = super::finish_of(event.kind, &result);
+                (result, finish)
+            }
+            // Cut short by shutdown: the event keeps the result it had.
+            Verdict::Interrupted => (
+                Err(DispatchError::Interrupted),
+                Finish {
+                    state: event.status,
+                    response_payload: event.response_payload.clone(),
+                    errors: event.errors.clone(),
+                    announce: false,
+                },
+            ),
+        };
+        if options.record {
+            self.record(&record, Transition::Finish(finish))
+                .await
+                .map_err(|error| match error {
+                    DispatchError::Store(error) => ReplayError::Store(error),
+                    _ => ReplayError::LeaseLost(id),
+                })?;
+        }
+        let handler = ran_handler(&action.action.definition.handler, &record);
+        Ok(Replayed {
+            event,
+            handler,
+            result,
+            attempt: record,
+            recorded: options.record,
+        })
+    }
+}
+
+/// The handler a replay ran, as a `handler` value: a component named with the version that
+/// ran (`wasm://name@sha`), a webhook as its URL template (never rendered: its variables may
+/// hold secrets).
+fn ran_handler(handler: &str, record: &AttemptRecord) -> String {
+    match (handler.strip_prefix("wasm://"), &record.handler_version) {
+        (Some(reference), Some(sha)) => {
+            let name = reference
+                .split_once('@')
+                .map_or(reference, |(name, _)| name);
+            format!("wasm://{name}@{sha}")
+        }
+        _ => handler.to_owned(),
+    }
+}
+
+/// The action a replay runs: the one served, or the same with another handler.
+enum Resolved<'a> {
+    Served(&'a ResolvedAction),
+    Other(Box<ResolvedAction>),
+}
+
+impl Resolved<'_> {
+    fn get(&self) -> &ResolvedAction {
+        match self {
+            Self::Served(action) => action,
+            Self::Other(action) => action,
+        }
+    }
+}

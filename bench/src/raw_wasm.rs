@@ -186,6 +186,7 @@ async fn hosted(wasm: &[u8], duration: Duration) -> anyhow::Result<RawResult> {
     let client_headers = hookwing::auth::ClientHeaders::default();
     let context = hookwing::handler::CallContext {
         client_headers: &client_headers,
+        playback: None,
     };
     timed_loop(duration, async |n| {
         let request = HandlerRequest {

@@ -85,6 +85,13 @@ pub enum EventsCommand {
         /// `wasm://NAME@SHA`, or a webhook URL.
         #[arg(long, value_name = "HANDLER")]
         handler: Option<String>,
+        /// `live` (the default): the component's outbound requests go out; `recorded`: they are
+        /// answered from the exchanges recorded with a stored attempt, and nothing goes out.
+        #[arg(long, value_name = "MODE")]
+        mode: Option<String>,
+        /// In recorded mode, the stored attempt whose recording answers (default: the last).
+        #[arg(long, value_name = "N")]
+        from_attempt: Option<i32>,
         /// Store each replay as a new attempt of its event, and its result as the event's.
         #[arg(long)]
         record: bool,

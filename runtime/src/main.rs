@@ -187,6 +187,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 EventsCommand::Replay {
                     id,
                     handler,
+                    mode,
+                    from_attempt,
                     record,
                     action,
                     status,
@@ -196,7 +198,12 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 },
         }) => {
             let client = admin_client(&remote, &config);
-            let options = ReplayRequest { handler, record };
+            let options = ReplayRequest {
+                handler,
+                mode,
+                from_attempt,
+                record,
+            };
             match id {
                 Some(id) => {
                     let reply = client.replay_event(id, &options).await?;

@@ -35,6 +35,10 @@ pub enum RemoteError {
 pub struct ReplayRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub handler: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_attempt: Option<i32>,
     pub record: bool,
 }
 

@@ -6,7 +6,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    Backend, Reply, TestDb, TestServer, WebhookServer, login_types, on_both_backends,
+    Backend, Reply, TestDb, TestServer, WebhookServer, enrich_metadata, login_types,
+    on_both_backends,
 };
 
 on_both_backends!(
@@ -15,6 +16,7 @@ on_both_backends!(
     a_bulk_replay_streams_one_line_per_event_then_a_summary,
     bad_replays_are_refused_with_a_code_and_change_nothing,
     the_command_line_replays_through_the_server,
+    a_recorded_replay_answers_from_the_recording_and_calls_nobody,
 );
 
 /// An action on `wasm://svc` whose argument picks the conformance guest's scenario.
@@ -465,8 +467,162 @@ async fn the_command_line_replays_through_the_server(backend: Backend) {
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(event(&server, &id).await["status"], "completed");
 
+    let (code, _, stderr) = run(&["events", "replay", &id, "--mode", "recorded"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("no attempt with recorded exchanges"),
+        "{stderr}"
+    );
+
     let (code, _, stderr) = run(&["events", "replay", &id, "--handler", "wasm://missing"]);
     assert_eq!(code, Some(1));
     assert!(stderr.contains("no wasm handler `missing`"), "{stderr}");
+    server.stop().await;
+}
+
+/// A handler that records its outbound requests: a replay in `recorded` mode gets the same
+/// answers from the recording without the API being called again; a request the recording
+/// lacks fails the replay and says which; without a recording, or with a webhook, there is
+/// nothing to replay from.
+async fn a_recorded_replay_answers_from_the_recording_and_calls_nobody(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let server = TestServer::start(&db).await;
+    let api = WebhookServer::start(|request, _| match request.path.as_str() {
+        "/postcodes/FR/75001" => Reply::json(200, json!({"city": "Paris", "region": "IDF"})),
+        _ => Reply::json(404, json!({})),
+    })
+    .await;
+    let config = |api_url: String, record: bool| {
+        json!({"allowed_hosts": [api.url.trim_start_matches("http://")],
+               "allow_private_network": true, "record_outbound_http": record,
+               "config": {"api_url": api_url}})
+    };
+    let uploaded = server
+        .upload_guest("enrich", "enrich-address", config(api.url.clone(), true))
+        .await;
+    assert_eq!(
+        uploaded["config"]["record_outbound_http"], true,
+        "{uploaded}"
+    );
+    server.metadata_ok(enrich_metadata("enrich")).await;
+    let answer = server
+        .graphql(
+            r#"{ enrichAddress(country: "fr", postcode: "75001") { city } }"#,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer,
+        json!({"data": {"enrichAddress": {"city": "Paris"}}})
+    );
+    assert_eq!(api.requests().len(), 1);
+    let id = newest(&server, "enrichAddress").await;
+    let stored = event(&server, &id).await;
+    let exchanges = &stored["attempt_log"][0]["http_exchanges"];
+    assert_eq!(exchanges.as_array().map(Vec::len), Some(1), "{stored}");
+    assert_eq!(exchanges[0]["method"], "GET");
+    assert_eq!(
+        exchanges[0]["url"],
+        format!("{}/postcodes/FR/75001", api.url)
+    );
+    assert_eq!(exchanges[0]["status"], 200);
+    let body: Value = serde_json::from_str(
+        exchanges[0]["response_body"]["text"]
+            .as_str()
+            .expect("a text body"),
+    )
+    .expect("JSON");
+    assert_eq!(body, json!({"city": "Paris", "region": "IDF"}));
+
+    // From the recording: the same result, and the API is not called.
+    let (status, replayed) = replay(&server, &id, json!({"mode": "recorded"})).await;
+    assert_eq!(status, 200, "{replayed}");
+    assert_eq!(
+        (replayed["mode"].as_str(), replayed["same"].as_bool()),
+        (Some("recorded"), Some(true)),
+        "{replayed}"
+    );
+    assert_eq!(api.requests().len(), 1, "a recorded replay called the API");
+    // Live, for comparison: the API is called.
+    let (_, live) = replay(&server, &id, json!({"mode": "live"})).await;
+    assert_eq!(live["same"], true, "{live}");
+    assert_eq!(api.requests().len(), 2);
+
+    // A build that asks for something else finds nothing recorded for it, and says so.
+    server
+        .upload_guest(
+            "enrich-v2",
+            "enrich-address",
+            config(format!("{}/v2", api.url), false),
+        )
+        .await;
+    let (status, missed) = replay(
+        &server,
+        &id,
+        json!({"mode": "recorded", "handler": "wasm://enrich-v2"}),
+    )
+    .await;
+    assert_eq!(status, 200, "{missed}");
+    assert_eq!(missed["outcome"], "failed", "{missed}");
+    let detail = missed["attempt"]["detail"].as_str().expect("a reason");
+    assert!(
+        detail.contains(&format!(
+            "the recording has no GET {}/v2/postcodes/FR/75001",
+            api.url
+        )),
+        "{detail}"
+    );
+    assert_eq!(missed["same"], false);
+    assert_eq!(api.requests().len(), 2, "nothing went out");
+
+    let (status, none) = replay(&server, &id, json!({"mode": "recorded", "from_attempt": 7})).await;
+    assert_eq!(
+        (status, none["code"].as_str()),
+        (409, Some("not-recorded")),
+        "{none}"
+    );
+
+    // An event of a handler that does not record has nothing to replay from.
+    server
+        .metadata_ok(
+            json!({"type": "update_action", "args": {"name": "enrichAddress", "definition": {
+            "type": "query", "output_type": "Address", "handler": "wasm://enrich-v2",
+            "arguments": [{"name": "country", "type": "String!"},
+                          {"name": "postcode", "type": "String!"}]}}}),
+        )
+        .await;
+    server
+        .graphql(
+            r#"{ enrichAddress(country: "fr", postcode: "75001") { city } }"#,
+            json!({}),
+        )
+        .await;
+    let unrecorded = newest(&server, "enrichAddress").await;
+    assert_ne!(unrecorded, id);
+    let (status, refused) = replay(&server, &unrecorded, json!({"mode": "recorded"})).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("not-recorded")),
+        "{refused}"
+    );
+
+    // A webhook's requests never pass through the host: recorded mode needs a component.
+    let (status, refused) = replay(
+        &server,
+        &id,
+        json!({"mode": "recorded", "handler": api.url}),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("invalid-handler")),
+        "{refused}"
+    );
+    let (status, refused) = replay(&server, &id, json!({"mode": "replayed"})).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (400, Some("invalid-request")),
+        "{refused}"
+    );
     server.stop().await;
 }

@@ -394,15 +394,7 @@ async fn guests_reach_only_allow_listed_hosts_and_never_the_inside_by_default(ba
         .upload_guest("enrich", "enrich-address", config(vec![&api_host], true))
         .await;
     server
-        .metadata_ok(json!({"type": "bulk", "args": [
-            {"type": "set_custom_types", "args": {"objects": [{"name": "Address", "fields": [
-                {"name": "country", "type": "String!"}, {"name": "postcode", "type": "String!"},
-                {"name": "city", "type": "String!"}, {"name": "region", "type": "String!"}]}]}},
-            {"type": "create_action", "args": {"name": "enrichAddress", "definition": {
-                "type": "query", "arguments": [{"name": "country", "type": "String!"},
-                    {"name": "postcode", "type": "String!"}],
-                "output_type": "Address", "handler": "wasm://enrich", "timeout": 5}}}
-        ]}))
+        .metadata_ok(crate::harness::enrich_metadata("enrich"))
         .await;
     let lookup = |postcode: &str| {
         format!("{{ enrichAddress(country: \"fr\", postcode: \"{postcode}\") {{ city region }} }}")

@@ -144,6 +144,7 @@ pub(super) fn attempt_json(attempt: &AttemptRecord) -> Value {
         "detail": attempt.detail,
         "logs": attempt.logs,
         "handler_version": attempt.handler_version,
+        "http_exchanges": attempt.http_exchanges,
     })
 }
 

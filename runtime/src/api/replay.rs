@@ -42,6 +42,7 @@ fn replayed_json(replayed: &Replayed) -> Value {
         "handler_version": replayed.attempt.handler_version,
         "outcome": replayed.attempt.outcome.as_str(),
         "recorded": replayed.recorded,
+        "mode": replayed.mode,
         "attempt": attempt_json(&replayed.attempt),
     });
     if let (Value::Object(body), Value::Object(comparison)) = (&mut body, replayed.comparison()) {
@@ -58,6 +59,7 @@ fn replay_failure(error: &ReplayError) -> AdminError {
             return AdminError::new(StatusCode::BAD_REQUEST, "invalid-handler", &invalid.error);
         }
         ReplayError::NotFinished(_) => (StatusCode::CONFLICT, "not-finished"),
+        ReplayError::NotRecorded(_) => (StatusCode::CONFLICT, "not-recorded"),
         ReplayError::LeaseLost(_) => (StatusCode::CONFLICT, "lease-lost"),
         ReplayError::Store(error) => return AdminError::store("replay", error),
     };

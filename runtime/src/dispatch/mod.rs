@@ -103,6 +103,9 @@ pub struct Invocation<'a> {
     pub session: &'a Session,
     pub request_query: &'a RequestDocument,
     pub client_headers: &'a ClientHeaders,
+    /// A replay in `recorded` mode: the recorded exchanges that answer the component's
+    /// outbound requests.
+    pub playback: Option<&'a [crate::handler::wasm::recording::Exchange]>,
 }
 
 /// Delivers action calls. One per server.
@@ -403,6 +406,7 @@ impl Dispatcher {
                 logs: Vec::new(),
                 set_cookies: Vec::new(),
                 version: None,
+                http_exchanges: None,
             })
         } else {
             tokio::select! {
@@ -410,15 +414,23 @@ impl Dispatcher {
                 () = self.interrupt.cancelled() => None,
             }
         };
-        let (verdict, status_code, logs, set_cookies, ran) = match delivery {
+        let (verdict, status_code, logs, set_cookies, ran, http_exchanges) = match delivery {
             Some(delivery) => (
                 judge(call, delivery.reply),
                 delivery.status_code,
                 delivery.logs,
                 delivery.set_cookies,
                 delivery.version,
+                delivery.http_exchanges,
             ),
-            None => (Verdict::Interrupted, None, Vec::new(), Vec::new(), None),
+            None => (
+                Verdict::Interrupted,
+                None,
+                Vec::new(),
+                Vec::new(),
+                None,
+                None,
+            ),
         };
         let outcome = verdict.describe().0.as_str();
         self.metrics
@@ -451,6 +463,7 @@ impl Dispatcher {
             detail,
             logs: Value::Array(logs),
             handler_version: ran,
+            http_exchanges,
         };
         Attempt {
             verdict,
@@ -478,6 +491,7 @@ impl Dispatcher {
         };
         let context = CallContext {
             client_headers: call.client_headers,
+            playback: call.playback,
         };
         let held = version.and_then(|sha256| call.action.handler.at_version(sha256));
         self.handlers

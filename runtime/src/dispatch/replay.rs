@@ -11,8 +11,9 @@ use uuid::Uuid;
 use super::{DispatchError, Dispatcher, Invocation, Verdict};
 use crate::auth::{ClientHeaders, Session};
 use crate::config::Environment;
-use crate::handler::EventInfo;
 use crate::handler::wasm::KnownHandlers;
+use crate::handler::wasm::recording::Exchange;
+use crate::handler::{EventInfo, HandlerRef};
 use crate::metadata::validate::ResolvedAction;
 use crate::metadata::{Catalog, MetadataError};
 use crate::store::{
@@ -44,6 +45,18 @@ impl<'de> Deserialize<'de> for ReplayTarget {
     }
 }
 
+/// Where a replayed component's outbound HTTP requests go.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReplayMode {
+    /// Out to the network, as in a delivery.
+    #[default]
+    Live,
+    /// Nowhere: each is answered from the exchanges recorded with a stored attempt (the
+    /// handler records them: `record_outbound_http`); one the recording lacks fails the replay.
+    Recorded,
+}
+
 /// What a replay asks for.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +64,12 @@ pub struct ReplayOptions {
     /// `current` (the default), `same`, `wasm://name[@sha]` or a webhook URL.
     #[serde(default)]
     pub handler: ReplayTarget,
+    #[serde(default)]
+    pub mode: ReplayMode,
+    /// In `recorded` mode, the stored attempt whose recording answers (by default the last
+    /// one that has a recording).
+    #[serde(default)]
+    pub from_attempt: Option<i32>,
     /// Store the replay as a new attempt of the event, and its result as the event's.
     #[serde(default)]
     pub record: bool,
@@ -68,6 +87,9 @@ pub enum ReplayError {
     /// Only a finished event can be replayed on the record: a waiting one is the worker's.
     #[error("event {0} is still waiting or being delivered")]
     NotFinished(Uuid),
+    /// A `recorded` replay of an event with no recorded attempt (or not the one asked for).
+    #[error("{0}")]
+    NotRecorded(String),
     /// The replay outlasted its hold on the event, and another node took it over.
     #[error("event {0} was taken over before the replay was recorded")]
     LeaseLost(Uuid),
@@ -87,6 +109,8 @@ pub struct Replayed {
     pub attempt: AttemptRecord,
     /// Whether the attempt and result were stored.
     pub recorded: bool,
+    /// Where the component's requests went.
+    pub mode: ReplayMode,
 }
 
 impl Replayed {
@@ -165,6 +189,10 @@ impl Dispatcher {
         };
         let action = resolved.get();
         let timeout = action.action.definition.timeout();
+        let playback = match options.mode {
+            ReplayMode::Live => None,
+            ReplayMode::Recorded => Some(recording_of(store, &event, action, options).await?),
+        };
         if options.record
             && !store
                 .take_for_replay(id, self.node_id(), timeout + self.lease_grace)
@@ -183,6 +211,7 @@ impl Dispatcher {
             session: &session,
             request_query: &request_query,
             client_headers: &client_headers,
+            playback: playback.as_deref(),
         };
         let info = EventInfo {
             id,
@@ -239,8 +268,50 @@ impl Dispatcher {
             result,
             attempt: record,
             recorded: options.record,
+            mode: options.mode,
         })
     }
+}
+
+/// The recorded exchanges a `recorded` replay of `event` answers from.
+async fn recording_of(
+    store: &crate::store::Store,
+    event: &EventRecord,
+    action: &ResolvedAction,
+    options: &ReplayOptions,
+) -> Result<Vec<Exchange>, ReplayError> {
+    if !matches!(action.handler, HandlerRef::Wasm(_)) {
+        return Err(ReplayError::InvalidHandler(MetadataError::new(
+            "validation-failed",
+            "$.handler",
+            "a replay in recorded mode runs a wasm:// handler: only a component's requests \
+             pass through the host, to be recorded and answered",
+        )));
+    }
+    let attempts = store.attempts(event.id).await?;
+    let recorded = attempts
+        .iter()
+        .rev()
+        .filter(|a| options.from_attempt.is_none_or(|n| a.attempt == n))
+        .find_map(|a| a.http_exchanges.as_ref().map(|e| (a.attempt, e)));
+    let Some((attempt, exchanges)) = recorded else {
+        return Err(ReplayError::NotRecorded(match options.from_attempt {
+            Some(n) => format!(
+                "attempt {n} of event {} has no recorded exchanges",
+                event.id
+            ),
+            None => format!(
+                "event {} has no attempt with recorded exchanges (its handler records them \
+                 with record_outbound_http)",
+                event.id
+            ),
+        }));
+    };
+    serde_json::from_value(exchanges.clone()).map_err(|error| {
+        ReplayError::NotRecorded(format!(
+            "the recording of attempt {attempt} cannot be read: {error}"
+        ))
+    })
 }
 
 /// The handler a replay ran, as a `handler` value: a component named with the version that

@@ -310,6 +310,7 @@ async fn deliver(
         session: &session,
         request_query: &request_query,
         client_headers: &client_headers,
+        playback: None,
     };
     let attempt = u32::try_from(event.attempts).unwrap_or(0).saturating_add(1);
     let info = EventInfo {

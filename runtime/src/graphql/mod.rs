@@ -43,6 +43,7 @@ impl RequestContext {
             session: &self.session,
             request_query: &self.query,
             client_headers: &self.client_headers,
+            playback: None,
         }
     }
 }

@@ -171,6 +171,7 @@ impl Webhook {
                 logs: Vec::new(),
                 set_cookies: Vec::new(),
                 version: None,
+                http_exchanges: None,
             },
         }
     }
@@ -185,6 +186,7 @@ impl Webhook {
             logs: Vec::new(),
             set_cookies: Vec::new(),
             version: None,
+            http_exchanges: None,
         };
         let url = match call.target.url.render_text(&self.env) {
             Ok(url) => url,
@@ -273,6 +275,7 @@ impl Webhook {
                     logs: Vec::new(),
                     set_cookies: Vec::new(),
                     version: None,
+                    http_exchanges: None,
                 };
             }
         };
@@ -291,6 +294,7 @@ impl Webhook {
             logs: Vec::new(),
             set_cookies,
             version: None,
+            http_exchanges: None,
         }
     }
 
@@ -392,6 +396,7 @@ pub fn transform_failed(which: &str, failure: &TransformFailure, status: Option<
         logs: Vec::new(),
         set_cookies: Vec::new(),
         version: None,
+        http_exchanges: None,
     }
 }
 

@@ -107,6 +107,9 @@ pub struct Delivery {
     /// The sha256 of the component version that ran (`None` for webhooks, or when no version
     /// could be resolved): recorded on the attempt, and what the event's retries run.
     pub version: Option<String>,
+    /// The component's outbound HTTP exchanges (its handler records them: see
+    /// `wasm::recording`), kept with the attempt for replays in `recorded` mode.
+    pub http_exchanges: Option<Value>,
 }
 
 /// What a call knows of the request that caused it, beyond the payload.
@@ -114,6 +117,9 @@ pub struct Delivery {
 pub struct CallContext<'a> {
     /// The client's headers (webhooks may forward them; components never see them).
     pub client_headers: &'a ClientHeaders,
+    /// A replay in `recorded` mode: the exchanges that answer the component's outbound
+    /// requests, in place of the network.
+    pub playback: Option<&'a [wasm::recording::Exchange]>,
 }
 
 /// Every handler kind, behind one call. One per server.

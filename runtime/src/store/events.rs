@@ -49,6 +49,8 @@ pub struct AttemptRecord {
     pub logs: Value,
     /// The sha256 of the component version that ran it (`None` for webhooks).
     pub handler_version: Option<String>,
+    /// The component's outbound HTTP exchanges, when its handler records them.
+    pub http_exchanges: Option<Value>,
 }
 
 /// An event as read back from the store.
@@ -134,6 +136,7 @@ row_batch! {
         detail: Option<String>,
         logs: Json,
         handler_version: Option<String>,
+        http_exchanges: Option<Json>,
     }
 }
 
@@ -149,6 +152,7 @@ struct StoredAttempt {
     detail: Option<String>,
     logs: Json,
     handler_version: Option<String>,
+    http_exchanges: Option<Json>,
 }
 
 impl From<StoredAttempt> for AttemptRecord {
@@ -164,6 +168,7 @@ impl From<StoredAttempt> for AttemptRecord {
             detail: row.detail,
             logs: row.logs.0,
             handler_version: row.handler_version,
+            http_exchanges: row.http_exchanges.map(|json| json.0),
         }
     }
 }
@@ -306,6 +311,7 @@ impl AttemptRow {
             detail: record.detail.clone(),
             logs: Json(record.logs.clone()),
             handler_version: record.handler_version.clone(),
+            http_exchanges: record.http_exchanges.clone().map(Json),
         }
     }
 }

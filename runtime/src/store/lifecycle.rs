@@ -568,6 +568,7 @@ impl Store {
                                 )),
                                 logs: json!([]),
                                 handler_version: None,
+                                http_exchanges: None,
                             };
                             diesel::insert_into(super::schema::action_attempt::table)
                                 .values(AttemptRow::new(&record))

@@ -64,6 +64,7 @@ diesel::table! {
         detail -> Nullable<Text>,
         logs -> JsonType,
         handler_version -> Nullable<Text>,
+        http_exchanges -> Nullable<JsonType>,
     }
 }
 

@@ -456,6 +456,19 @@ pub async fn login_server(
 }
 
 /// A `create_action` for `userLogin(username, password): UserInfo` with extra definition keys.
+/// The `enrichAddress(country, postcode): Address` query on `wasm://{handler}`, with its type.
+pub fn enrich_metadata(handler: &str) -> Value {
+    json!({"type": "bulk", "args": [
+        {"type": "set_custom_types", "args": {"objects": [{"name": "Address", "fields": [
+            {"name": "country", "type": "String!"}, {"name": "postcode", "type": "String!"},
+            {"name": "city", "type": "String!"}, {"name": "region", "type": "String!"}]}]}},
+        {"type": "create_action", "args": {"name": "enrichAddress", "definition": {
+            "type": "query", "arguments": [{"name": "country", "type": "String!"},
+                {"name": "postcode", "type": "String!"}],
+            "output_type": "Address", "handler": format!("wasm://{handler}"), "timeout": 5}}}
+    ]})
+}
+
 pub fn login_action(handler: &str, extra: Value) -> Value {
     let mut definition = json!({
         "kind": "synchronous",

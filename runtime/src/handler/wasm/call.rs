@@ -10,6 +10,8 @@ use serde_json::Value;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{ActionError, Event, HandlerError, Request};
+use super::outbound::Tap;
+use super::recording::{self, Player};
 use super::registry::Loaded;
 use super::state::{HostState, LogTag};
 use super::{WasmHost, WasmRef, offload};
@@ -21,7 +23,7 @@ impl WasmHost {
         &self,
         wasm_ref: &WasmRef,
         request: &HandlerRequest<'_>,
-        _context: &CallContext<'_>,
+        context: &CallContext<'_>,
         timeout: Duration,
     ) -> Delivery {
         let deadline = Instant::now() + timeout;
@@ -57,10 +59,16 @@ impl WasmHost {
             handler: loaded.name.clone(),
             event_id: request.event.id.to_string(),
         };
+        let tap = match context.playback {
+            Some(recorded) => Tap::Play(Arc::new(Player::new(recorded.to_vec()))),
+            None if loaded.handler_config.record_outbound_http => Tap::Record(Arc::default()),
+            None => Tap::Off,
+        };
         let state = HostState::new(
             loaded.memory_limit,
             loaded.config.clone(),
             loaded.policy.clone(),
+            tap.clone(),
             tag,
         );
         let mut store = Store::new(&self.engine, state);
@@ -111,6 +119,7 @@ impl WasmHost {
         for reason in &denied {
             logs.push(serde_json::json!({"level": "warn", "message": format!("outbound request refused: {reason}")}));
         }
+        let (http_exchanges, unrecorded) = tapped(&tap, &mut logs);
         let reply = match outcome {
             Err(_) => Reply::Failed {
                 reason: deadline_reason(timeout),
@@ -133,12 +142,53 @@ impl WasmHost {
                 retry_after: retry.after_ms.map(Duration::from_millis),
             },
         };
+        // A replay from a recording that lacks a request the component made has not replayed
+        // the attempt, whatever the component answered without it.
+        let reply = match unrecorded.first() {
+            Some(first) => Reply::Failed {
+                reason: format!(
+                    "replay from the recording: {first}{}",
+                    match unrecorded.len() {
+                        1 => String::new(),
+                        n => format!(" (and {} more requests)", n - 1),
+                    }
+                ),
+                retry_after: None,
+            },
+            None => reply,
+        };
         Delivery {
             reply,
             status_code: None,
             logs,
             set_cookies: Vec::new(),
             version: Some(loaded.sha256.clone()),
+            http_exchanges,
+        }
+    }
+}
+
+/// What a call's tap holds once it is over: the exchanges recorded (as JSON, for the attempt
+/// record), or the requests a recording could not answer — each also noted in the logs.
+fn tapped(tap: &Tap, logs: &mut Vec<Value>) -> (Option<Value>, Vec<String>) {
+    match tap {
+        Tap::Off => (None, Vec::new()),
+        Tap::Record(recorder) => {
+            let (exchanges, dropped) = recorder.exchanges();
+            if dropped > 0 {
+                logs.push(serde_json::json!({"level": "warn", "message": format!(
+                    "{dropped} outbound requests past the first {} were not recorded",
+                    recording::MAX_EXCHANGES
+                )}));
+            }
+            (serde_json::to_value(exchanges).ok(), Vec::new())
+        }
+        Tap::Play(player) => {
+            let missing = player.missing();
+            for reason in &missing {
+                logs.push(serde_json::json!({"level": "warn", "message": format!("not in the recording: {reason}")}));
+            }
+            (None, missing)
         }
     }
 }
@@ -252,6 +302,7 @@ fn failed(reason: String, logs: Vec<Value>) -> Delivery {
         logs,
         set_cookies: Vec::new(),
         version: None,
+        http_exchanges: None,
     }
 }
 

@@ -15,6 +15,7 @@ mod engine;
 mod offload;
 mod outbound;
 mod pinned;
+pub mod recording;
 mod registry;
 mod state;
 

@@ -11,6 +11,7 @@ use futures::future::BoxFuture;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::pinned;
+use super::recording::{Player, Recorder};
 
 /// Turns a host and port into the addresses to connect to: the system's resolver
 /// ([`system_resolver`]), or a test's.
@@ -175,6 +176,20 @@ pub struct Outbound {
     /// The attempt's trace context headers (`traceparent`, `tracestate`), added to every
     /// request that does not set its own, so that what a handler calls joins the trace.
     pub trace_context: Vec<(String, String)>,
+    /// Whether the exchanges are recorded, or answered from a recording.
+    pub tap: Tap,
+}
+
+/// What happens to a call's exchanges besides going out.
+#[derive(Clone, Default)]
+pub enum Tap {
+    /// Nothing: they go out, unrecorded.
+    #[default]
+    Off,
+    /// They go out and are recorded (the handler opted in).
+    Record(Arc<Recorder>),
+    /// Nothing goes out: a replay in `recorded` mode answers each from the recording.
+    Play(Arc<Player>),
 }
 
 type ResponseFuture =
@@ -201,6 +216,14 @@ impl WasiHttpHooks for Outbound {
                 request.headers_mut().insert(name, value);
             }
         }
+        let tap = self.tap.clone();
+        if let Tap::Play(player) = tap {
+            return Box::new(async move {
+                let response = player.answer(request).await?;
+                let io: pinned::Io = Box::new(async { Ok(()) });
+                Ok((response, io))
+            });
+        }
         Box::new(async move {
             let uri = request.uri();
             let host = uri.host().unwrap_or_default().to_owned();
@@ -214,7 +237,13 @@ impl WasiHttpHooks for Outbound {
                 ))
             };
             match verdict {
-                Ok(addresses) => pinned::send(request, options, &addresses).await,
+                Ok(addresses) => match tap {
+                    Tap::Record(recorder) => {
+                        let (request, ticket) = recorder.start(request);
+                        Recorder::finish(ticket, pinned::send(request, options, &addresses).await)
+                    }
+                    Tap::Off | Tap::Play(_) => pinned::send(request, options, &addresses).await,
+                },
                 Err(reason) => {
                     tracing::warn!(%reason, "outbound request from a wasm handler refused");
                     denied
@@ -347,6 +376,7 @@ mod tests {
             denied: Arc::default(),
             resolver,
             trace_context: Vec::new(),
+            tap: Tap::Off,
         };
         let request = http::Request::get("http://rebind.example/")
             .body(

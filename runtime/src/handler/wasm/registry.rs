@@ -30,6 +30,11 @@ pub struct HandlerConfig {
     /// Calls of this handler that may run at once; more wait (within their deadline).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_concurrency: Option<u32>,
+    /// Keep the handler's outbound HTTP exchanges with each attempt (bodies cut at 32 KiB,
+    /// secret headers redacted), so that a replay in `recorded` mode can answer from them
+    /// instead of calling out again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub record_outbound_http: bool,
     /// Values the guest reads with `config.get`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub config: BTreeMap<String, String>,

@@ -13,7 +13,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{config, log};
-use super::outbound::{Outbound, OutboundPolicy};
+use super::outbound::{Outbound, OutboundPolicy, Tap};
 
 /// Log lines kept per attempt; more are counted, not stored, so a chatty guest cannot grow the
 /// attempt record without bound.
@@ -51,6 +51,7 @@ impl HostState {
         memory_limit: usize,
         config: Arc<BTreeMap<String, String>>,
         policy: Arc<OutboundPolicy>,
+        tap: Tap,
         tag: LogTag,
     ) -> Self {
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
@@ -71,6 +72,7 @@ impl HostState {
                 denied: Arc::new(Mutex::new(Vec::new())),
                 resolver: super::outbound::system_resolver(),
                 trace_context: crate::traces::current_context_headers(),
+                tap,
             },
             limits: StoreLimitsBuilder::new()
                 .memory_size(memory_limit)

@@ -1,0 +1,1 @@
+ALTER TABLE action_attempt DROP COLUMN http_exchanges;

@@ -2,10 +2,11 @@
 // every request elsewhere is refused and recorded. Prints what the pages showed as JSON;
 // tests/it/console.rs checks it. Screenshots of each page go to <screenshots-dir>.
 // Usage: node console.mjs <hookwing-url> <admin-secret> <screenshots-dir> <hostile.wasm>
+//        <login-webhook-url>
 import { mkdirSync } from "node:fs";
 import { chromium } from "playwright-core";
 
-const [base, adminSecret, shots, hostileWasm] = process.argv.slice(2);
+const [base, adminSecret, shots, hostileWasm, loginWebhook] = process.argv.slice(2);
 mkdirSync(shots, { recursive: true });
 const report = { offsite: [], pageErrors: [] };
 const browser = await chromium.launch({
@@ -188,6 +189,47 @@ try {
       { timeout: 30000 },
     );
     return { id: eventId, logs, detail, markupElements, xss, attemptsBefore, attemptsAfter, afterSelection: 3 };
+  });
+
+  // ---- Console: replay the failed event, then the selection ----------------------------
+  report.replay = await step("replay", async () => {
+    await page.goto(`${base}/console#/events/${eventId}`);
+    await page.locator('[data-testid="replay-panel"]').waitFor();
+    const attempts = async () => page.locator('[data-testid="attempt"]').count();
+    const before = await attempts();
+    const verdict = async () => {
+      await page.locator('[data-testid="replay-verdict"]').waitFor({ timeout: 30000 });
+      return page.locator('[data-testid="replay-verdict"]').innerText();
+    };
+    // The active version again: it refuses as before.
+    await page.click('[data-testid="replay"]');
+    const current = await verdict();
+    // Another handler, a webhook: it answers, and the page says what changed.
+    await page.selectOption('[data-testid="replay-handler"]', "other");
+    await page.fill('[data-testid="replay-other"]', loginWebhook);
+    await page.click('[data-testid="replay"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="replay-verdict"]')?.textContent.startsWith("different"), null, { timeout: 30000 });
+    const webhook = await verdict();
+    const diff = await page.locator('[data-testid="replay-diff"] li').allInnerTexts();
+    const output = await page.locator('[data-testid="replay-output"]').innerText();
+    await shot("console-replay");
+    const unrecorded = await attempts();
+    // Recorded: one more attempt on the timeline.
+    await page.selectOption('[data-testid="replay-handler"]', "current");
+    await page.check('[data-testid="replay-record"]');
+    await page.click('[data-testid="replay"]');
+    await page.waitForFunction((count) => document.querySelectorAll('[data-testid="attempt"]').length > count, before, { timeout: 30000 });
+    const recorded = await attempts();
+    // The selection, with progress.
+    await page.goto(`${base}/console#/events?action=flaky`);
+    await page.locator(`[data-event-id="${eventId}"]`).waitFor();
+    await page.click('[data-testid="replay-selection"]');
+    await page.click('[data-testid="replay-selection-run"]');
+    await page.waitForFunction(() => document.querySelector('[data-testid="replay-progress"]')?.textContent.includes("replayed"), null, { timeout: 30000 });
+    const selection = await page.locator('[data-testid="replay-progress"]').innerText();
+    const lines = await page.locator('[data-testid="replay-lines"] li').allInnerTexts();
+    await shot("console-replay-selection");
+    return { before, current, webhook, diff, output, unrecorded, recorded, selection, lines };
   });
 
   // ---- Console: versions, activation, a refused delete ---------------------------------

@@ -3,7 +3,8 @@
 //! result over a subscription, with the schema of the role it was given; the console signs
 //! in, edits an action (showing the server's errors by the field they concern), uploads a
 //! component, shows a failed event's attempts with the guest's log lines as text, redelivers
-//! it, activates an older handler version, reports a refused delete, and reads the live
+//! it, replays it (against the active version and a webhook, then recorded, then the whole
+//! selection), activates an older handler version, reports a refused delete, and reads the live
 //! metrics. Screenshots of each page are saved under the target directory.
 
 use std::path::{Path, PathBuf};
@@ -90,6 +91,7 @@ async fn graphiql_and_the_console_work_offline_in_a_browser() {
             SECRET,
             &shots.display().to_string(),
             hostile_wasm(),
+            &format!("{}/login", webhook.url),
         ],
     )
     .await;
@@ -202,7 +204,39 @@ async fn graphiql_and_the_console_work_offline_in_a_browser() {
     let (_, stored_event) = server
         .admin_request(reqwest::Method::GET, &format!("/v1/events/{id}"))
         .await;
-    assert_eq!(stored_event["attempts"], 3, "{stored_event}");
+    // Three deliveries, and the replay the console recorded.
+    assert_eq!(stored_event["attempts"], 4, "{stored_event}");
+    assert_eq!(
+        stored_event["attempt_log"][3]["outcome"], "rejected",
+        "{stored_event}"
+    );
+
+    // Replays: the same refusal from the active version; a webhook's answer, with the diff;
+    // nothing stored until asked; then the selection, with its summary.
+    let replay = &report["replay"];
+    assert_eq!(replay["current"], "same as stored", "{replay}");
+    assert_eq!(replay["webhook"], "different from stored", "{replay}");
+    let diff = replay["diff"].to_string();
+    assert!(
+        diff.contains("add /output") && diff.contains("remove /errors"),
+        "{replay}"
+    );
+    assert!(
+        replay["output"]
+            .as_str()
+            .is_some_and(|o| o.contains("\"accessToken\": \"t\"")),
+        "{replay}"
+    );
+    assert_eq!(replay["unrecorded"], replay["before"], "{replay}");
+    assert_eq!(
+        replay["recorded"].as_u64(),
+        replay["before"].as_u64().map(|n| n + 1),
+        "{replay}"
+    );
+    assert_eq!(
+        replay["selection"], "1 replayed: 1 same, 0 different, 0 not replayed",
+        "{replay}"
+    );
 
     // Versions: activation of the older one, and a delete refused with the reason.
     let handler = &report["handler"];

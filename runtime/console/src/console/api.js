@@ -55,6 +55,42 @@ function asciiJson(value) {
 
 const path = (segment) => encodeURIComponent(segment);
 
+/**
+ * Replays the events `filter` selects: `onLine` gets each event's line as the server streams
+ * it (with `index` and `total`, for progress); resolves to the summary line.
+ */
+async function replaySelection(filter, options, onLine) {
+  const response = await fetch(`/v1/events/replay?${query(filter)}`, {
+    method: "POST",
+    headers: { ...credentialHeaders(), "content-type": "application/json" },
+    body: JSON.stringify(options),
+  });
+  if (!response.ok) {
+    const text = await response.text();
+    let body = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: the status says it
+    }
+    throw new ApiError(response.status, body);
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new ApiError(502, { error: "the replay stream ended without its summary", code: "truncated" });
+    pending += value;
+    let end;
+    while ((end = pending.indexOf("\n")) >= 0) {
+      const line = JSON.parse(pending.slice(0, end));
+      pending = pending.slice(end + 1);
+      if (line.done) return line;
+      onLine(line);
+    }
+  }
+}
+
 export const api = {
   metadata: (type, args = {}) => call("POST", "/v1/metadata", { json: { type, args } }),
   exportMetadata: () => call("POST", "/v1/metadata", { json: { type: "export_metadata", args: {} } }),
@@ -79,6 +115,9 @@ export const api = {
   redeliver: (id, handler = "same") =>
     call("POST", `/v1/events/${path(id)}/redeliver?${query({ handler })}`),
   redeliverSelection: (filter) => call("POST", `/v1/events/redeliver?${query(filter)}`),
+  /** `options`: `{handler, mode, from_attempt, record}` (see the events API). */
+  replay: (id, options) => call("POST", `/v1/events/${path(id)}/replay`, { json: options }),
+  replaySelection,
   deleteEvent: (id) => call("DELETE", `/v1/events/${path(id)}`),
   deleteSelection: (filter) => call("DELETE", `/v1/events?${query(filter)}`),
 

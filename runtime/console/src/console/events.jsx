@@ -1,6 +1,9 @@
-// Events: filter by action, status and time; redeliver or delete one or the whole selection;
-// and one event's attempts as a timeline with their outcome, status code, duration, reason
-// and the guest's log lines. Both pages refresh themselves while open.
+// Events: filter by action, status and time; redeliver, replay or delete one or the whole
+// selection; and one event's attempts as a timeline with their outcome, status code, duration,
+// reason, the guest's log lines and its recorded outbound requests. Both pages refresh
+// themselves while open.
+import { useState } from "react";
+
 import { api } from "./api.js";
 import { ActionButton, Badge, ErrorNote, Json, Time, href, shortSha, useLoad } from "./ui.jsx";
 
@@ -90,6 +93,7 @@ function EventList({ filter }) {
         >
           Redeliver selection
         </ActionButton>{" "}
+        <ReplaySelection filter={apiFilter(filter)} />{" "}
         <ActionButton
           className="danger"
           confirmText="Delete every finished event of this selection?"
@@ -188,6 +192,7 @@ function EventPage({ id }) {
               Delete
             </ActionButton>
           </p>
+          <ReplayPanel id={id} event={data} onRecorded={event.reload} />
           <h2>Attempts</h2>
           <ol className="timeline" data-testid="attempts">
             {data.attempt_log.map((attempt) => (
@@ -201,6 +206,7 @@ function EventPage({ id }) {
                   <span className="muted"> · {duration(attempt)} · <Time value={attempt.started_at} /></span>
                 </div>
                 {attempt.detail && <p className="detail">{attempt.detail}</p>}
+                {Array.isArray(attempt.http_exchanges) && <Exchanges exchanges={attempt.http_exchanges} />}
                 {Array.isArray(attempt.logs) && attempt.logs.length > 0 && (
                   <ul className="logs" data-testid="guest-logs">
                     {attempt.logs.map((line, index) => (
@@ -231,5 +237,195 @@ function EventPage({ id }) {
         </>
       )}
     </section>
+  );
+}
+
+/** The handler choices a replay offers for `event`. */
+function handlerChoices(event) {
+  const choices = [["current", "the active version"]];
+  if (event.handler_version) choices.push(["same", `the version that ran it (${shortSha(event.handler_version)})`]);
+  choices.push(["other", "another handler…"]);
+  return choices;
+}
+
+/** Replay options from the form's state. */
+function replayOptions(form) {
+  return {
+    handler: form.choice === "other" ? form.other.trim() : form.choice,
+    mode: form.mode,
+    record: form.record,
+  };
+}
+
+/** The replay form's fields: handler, mode, and (for one event) whether to record. */
+function ReplayFields({ form, setForm, choices, withRecord }) {
+  return (
+    <>
+      <label className="filter-field">
+        <span>Handler</span>
+        <select data-testid="replay-handler" value={form.choice} onChange={(e) => setForm({ ...form, choice: e.target.value })}>
+          {choices.map(([value, label]) => (
+            <option key={value} value={value}>
+              {label}
+            </option>
+          ))}
+        </select>
+      </label>
+      {form.choice === "other" && (
+        <label className="filter-field">
+          <span>wasm://name@sha or URL</span>
+          <input data-testid="replay-other" value={form.other} onChange={(e) => setForm({ ...form, other: e.target.value })} />
+        </label>
+      )}
+      <label className="filter-field">
+        <span>Outbound requests</span>
+        <select data-testid="replay-mode" value={form.mode} onChange={(e) => setForm({ ...form, mode: e.target.value })}>
+          <option value="live">go out (live)</option>
+          <option value="recorded">answered from the recording</option>
+        </select>
+      </label>
+      {withRecord && (
+        <label className="inline">
+          <input type="checkbox" data-testid="replay-record" checked={form.record} onChange={(e) => setForm({ ...form, record: e.target.checked })} />
+          <span>record as a new attempt</span>
+        </label>
+      )}
+    </>
+  );
+}
+
+const NEW_FORM = { choice: "current", other: "", mode: "live", record: false };
+
+/** Replays this event and shows the result beside the stored one, with what changed. */
+function ReplayPanel({ id, event, onRecorded }) {
+  const [form, setForm] = useState(NEW_FORM);
+  const [replayed, setReplayed] = useState();
+  return (
+    <div className="card" data-testid="replay-panel">
+      <h2>Replay</h2>
+      <p className="muted">
+        Runs this event once more and compares the result with the stored one. Nothing is stored unless you record it.
+      </p>
+      <div className="toolbar">
+        <ReplayFields form={form} setForm={setForm} choices={handlerChoices(event)} withRecord />
+        <ActionButton
+          testId="replay"
+          className="primary"
+          action={async () => {
+            setReplayed(undefined);
+            const answer = await api.replay(id, replayOptions(form));
+            setReplayed(answer);
+            if (answer.recorded) await onRecorded();
+          }}
+        >
+          Replay
+        </ActionButton>
+      </div>
+      {replayed && <ReplayResult replayed={replayed} />}
+    </div>
+  );
+}
+
+function ReplayResult({ replayed }) {
+  return (
+    <div data-testid="replay-result">
+      <p>
+        <Badge tone={replayed.outcome === "success" ? "completed" : "error"}>{replayed.outcome}</Badge>{" "}
+        <strong data-testid="replay-verdict">{replayed.same ? "same as stored" : "different from stored"}</strong>{" "}
+        <span className="mono muted">{replayed.handler}</span> · attempt {replayed.attempt.attempt} · {replayed.attempt.duration_ms} ms
+        {replayed.mode === "recorded" && " · from the recording"}
+        {replayed.recorded && " · recorded"}
+      </p>
+      {replayed.attempt.detail && <p className="detail">{replayed.attempt.detail}</p>}
+      {!replayed.same && (
+        <ul className="plain mono" data-testid="replay-diff">
+          {replayed.diff.map((change, index) => (
+            <li key={index}>
+              {change.op} {change.path}
+              {"value" in change && ` → ${JSON.stringify(change.value)}`}
+            </li>
+          ))}
+        </ul>
+      )}
+      <div className="columns">
+        <div>
+          <h2>Replayed</h2>
+          <Json value={replayed.result} testId="replay-output" />
+        </div>
+        <div>
+          <h2>Stored</h2>
+          <Json value={replayed.stored} />
+        </div>
+      </div>
+    </div>
+  );
+}
+
+/** Replays the whole selection, showing progress as each event's line arrives. */
+function ReplaySelection({ filter }) {
+  const [open, setOpen] = useState(false);
+  const [form, setForm] = useState(NEW_FORM);
+  const [progress, setProgress] = useState();
+  if (!open) {
+    return (
+      <button type="button" data-testid="replay-selection" onClick={() => setOpen(true)}>
+        Replay selection…
+      </button>
+    );
+  }
+  return (
+    <div className="card" data-testid="replay-selection-panel">
+      <div className="toolbar">
+        <ReplayFields form={form} setForm={setForm} choices={[["current", "the active version"], ["same", "the version that ran each"], ["other", "another handler…"]]} />
+        <ActionButton
+          testId="replay-selection-run"
+          className="primary"
+          action={async () => {
+            const lines = [];
+            setProgress({ lines, summary: undefined });
+            const summary = await api.replaySelection({ ...filter, limit: 1000 }, replayOptions(form), (line) => {
+              lines.push(line);
+              setProgress({ lines: [...lines], summary: undefined });
+            });
+            setProgress({ lines: [...lines], summary });
+          }}
+        >
+          Replay
+        </ActionButton>
+      </div>
+      {progress && (
+        <>
+          <p data-testid="replay-progress">
+            {progress.summary
+              ? `${progress.summary.replayed} replayed: ${progress.summary.same} same, ${progress.summary.different} different, ${progress.summary.failed} not replayed`
+              : `${progress.lines.length} of ${progress.lines[0]?.total ?? "?"}…`}
+          </p>
+          <ul className="plain mono" data-testid="replay-lines">
+            {progress.lines.map((line) => (
+              <li key={line.event_id}>
+                <a href={href("events", line.event_id)}>{line.event_id.slice(0, 8)}</a>{" "}
+                {line.error ? `not replayed: ${line.error.error}` : `${line.same ? "same" : "different"} (${line.outcome})`}
+              </li>
+            ))}
+          </ul>
+        </>
+      )}
+    </div>
+  );
+}
+
+/** An attempt's recorded outbound requests. */
+function Exchanges({ exchanges }) {
+  return (
+    <details className="exchanges" data-testid="exchanges">
+      <summary>{exchanges.length} outbound request(s) recorded</summary>
+      <ul className="plain mono">
+        {exchanges.map((exchange, index) => (
+          <li key={index}>
+            {exchange.method} {exchange.url} → {exchange.status ?? exchange.error}
+          </li>
+        ))}
+      </ul>
+    </details>
   );
 }

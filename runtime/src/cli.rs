@@ -46,12 +46,66 @@ pub enum Command {
         #[command(subcommand)]
         command: HandlersCommand,
     },
+    /// Generate an action's types and a handler skeleton: Rust for a component, TypeScript or
+    /// Python for a webhook. Reads the stored metadata, or a metadata directory.
+    Codegen {
+        /// Only this action (default: every action).
+        #[arg(long)]
+        action: Option<String>,
+        /// The language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: crate::codegen::Language,
+        #[command(flatten)]
+        source: MetadataSourceArgs,
+        /// Write to this file instead of standard output.
+        #[arg(long, short, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Create something new from the metadata.
+    New {
+        #[command(subcommand)]
+        command: NewCommand,
+    },
     /// Replay stored events on a running server, against the handler of your choice.
     Events {
         #[command(flatten)]
         remote: RemoteArgs,
         #[command(subcommand)]
         command: EventsCommand,
+    },
+}
+
+/// Where `codegen` and `new` read the metadata from.
+#[derive(Debug, Clone, Args)]
+pub struct MetadataSourceArgs {
+    /// A metadata directory (actions.graphql, actions.yaml) instead of the stored metadata.
+    #[arg(long = "metadata-dir", id = "source_metadata_dir", value_name = "DIR")]
+    pub metadata_dir: Option<PathBuf>,
+    /// The database whose stored metadata is read (default `sqlite://hookwing.db`)
+    /// [env: DATABASE_URL]
+    #[arg(long = "database-url", id = "source_database_url", value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+/// `hookwing new …`.
+#[derive(Debug, Subcommand)]
+pub enum NewCommand {
+    /// A guest crate for one action: its types, a handler skeleton that builds, a native test.
+    Handler {
+        /// The crate's name (and, by default, its directory).
+        name: String,
+        /// The action it answers.
+        #[arg(long)]
+        action: String,
+        /// Where to create it (default: ./NAME); it must not exist.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// How the crate depends on hookwing-sdk, as a Cargo.toml value (default: this
+        /// build's sdk/ when it is there, else the repository on GitHub).
+        #[arg(long, value_name = "TOML")]
+        sdk: Option<String>,
+        #[command(flatten)]
+        source: MetadataSourceArgs,
     },
 }
 
@@ -199,6 +253,15 @@ impl Cli {
             Some(Command::Metadata { database_url, .. }) => database_url
                 .clone()
                 .or_else(|| self.serve.database_url.clone()),
+            Some(
+                Command::Codegen { source, .. }
+                | Command::New {
+                    command: NewCommand::Handler { source, .. },
+                },
+            ) => source
+                .database_url
+                .clone()
+                .or_else(|| self.serve.database_url.clone()),
             _ => serve.database_url.clone(),
         };
         let admin_secret = match &self.command {
@@ -223,7 +286,10 @@ impl Cli {
             return None;
         }
         let given = &self.serve;
-        let metadata = matches!(self.command, Some(Command::Metadata { .. }));
+        let metadata = matches!(
+            self.command,
+            Some(Command::Metadata { .. } | Command::Codegen { .. } | Command::New { .. })
+        );
         [
             ("--listen", given.listen.is_some()),
             ("--database-url", given.database_url.is_some() && !metadata),

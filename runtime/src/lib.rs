@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod codegen;
 pub mod config;
 pub mod dispatch;
 pub mod graphql;

@@ -2,7 +2,9 @@
 
 use anyhow::Context;
 use clap::Parser;
-use hookwing::cli::{Cli, Command, EventsCommand, HandlersCommand, MetadataCommand, RemoteArgs};
+use hookwing::cli::{
+    Cli, Command, EventsCommand, HandlersCommand, MetadataCommand, NewCommand, RemoteArgs,
+};
 use hookwing::config::{Config, LogFormat};
 use hookwing::handler::wasm::compiler;
 use hookwing::remote::{AdminClient, ReplayRequest};
@@ -87,6 +89,18 @@ fn describe(error: &anyhow::Error) -> String {
     text
 }
 
+/// How a new guest crate depends on the SDK: this build's `sdk/` when the sources are there
+/// (a build from a clone), else the repository.
+fn default_sdk_dependency() -> String {
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk");
+    match local.canonicalize() {
+        Ok(path) if path.join("Cargo.toml").exists() => {
+            format!("{{ path = {:?} }}", path.display().to_string())
+        }
+        _ => format!("{{ git = \"{}\" }}", env!("CARGO_PKG_REPOSITORY")),
+    }
+}
+
 /// The admin API client of `hookwing handlers …` and `hookwing events …`.
 fn admin_client(remote: &RemoteArgs, config: &Config) -> AdminClient {
     let base = remote
@@ -160,6 +174,45 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }) => {
             hookwing::ops::export_metadata_dir(&config, &dir).await?;
             println!("exported metadata to {}", dir.display());
+        }
+        Some(Command::Codegen {
+            action,
+            lang,
+            source,
+            out,
+        }) => {
+            let metadata =
+                hookwing::ops::metadata_from(&config, source.metadata_dir.as_deref()).await?;
+            let model = hookwing::codegen::Model::new(&metadata, action.as_deref())?;
+            let code = hookwing::codegen::generate(&model, lang);
+            match out {
+                Some(path) => std::fs::write(&path, code)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => print!("{code}"),
+            }
+        }
+        Some(Command::New {
+            command:
+                NewCommand::Handler {
+                    name,
+                    action,
+                    dir,
+                    sdk,
+                    source,
+                },
+        }) => {
+            let metadata =
+                hookwing::ops::metadata_from(&config, source.metadata_dir.as_deref()).await?;
+            let model = hookwing::codegen::Model::new(&metadata, Some(&action))?;
+            let dir = dir.unwrap_or_else(|| name.clone().into());
+            let sdk = sdk.unwrap_or_else(default_sdk_dependency);
+            for file in hookwing::codegen::scaffold_crate(&model, &dir, &name, &sdk)? {
+                println!("created {file}");
+            }
+            println!(
+                "build it: (cd {} && cargo build --release --target wasm32-wasip2)",
+                dir.display()
+            );
         }
         Some(Command::Handlers { remote, command }) => {
             let client = admin_client(&remote, &config);

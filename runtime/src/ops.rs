@@ -62,11 +62,23 @@ pub async fn diff_metadata_dir(config: &Config, dir: &Path) -> Result<Vec<Change
 
 /// Writes the stored metadata to `dir`.
 pub async fn export_metadata_dir(config: &Config, dir: &Path) -> Result<(), OpsError> {
+    directory::export(&stored_metadata(config).await?, dir)?;
+    Ok(())
+}
+
+/// The metadata stored in the database (empty when none is).
+pub async fn stored_metadata(config: &Config) -> Result<Metadata, OpsError> {
     let store = open(config).await?;
-    let metadata = match store.load_metadata().await? {
+    Ok(match store.load_metadata().await? {
         Some(stored) => serde_json::from_value(stored.document)?,
         None => Metadata::empty(),
-    };
-    directory::export(&metadata, dir)?;
-    Ok(())
+    })
+}
+
+/// The metadata of `dir`, or the stored metadata when no directory is given.
+pub async fn metadata_from(config: &Config, dir: Option<&Path>) -> Result<Metadata, OpsError> {
+    match dir {
+        Some(dir) => Ok(directory::load(dir)?),
+        None => stored_metadata(config).await,
+    }
 }

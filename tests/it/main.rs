@@ -8,6 +8,7 @@ mod async_actions;
 mod auth;
 mod bad_input;
 mod browser;
+mod codegen;
 mod conformance;
 mod console;
 mod cors;

@@ -61,6 +61,30 @@ pub enum Command {
         #[arg(long, short, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Watch a guest crate: on each save, build it, upload it to a running server as a new
+    /// version, and replay the last events of its actions against that version.
+    Dev {
+        /// The guest crate's directory.
+        path: PathBuf,
+        /// The handler name to upload as (default: the directory's name).
+        #[arg(long)]
+        name: Option<String>,
+        /// The handler's JSON config, sent with every upload.
+        #[arg(long, value_name = "FILE")]
+        handler_config: Option<PathBuf>,
+        /// Events replayed per action after each upload.
+        #[arg(long, default_value_t = 5)]
+        events: u32,
+        /// `live` (the default) or `recorded`: how replayed components' outbound requests are
+        /// answered.
+        #[arg(long, value_name = "MODE")]
+        mode: Option<String>,
+        /// Build, upload and replay once, without watching.
+        #[arg(long)]
+        once: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
     /// Create something new from the metadata.
     New {
         #[command(subcommand)]
@@ -265,9 +289,11 @@ impl Cli {
             _ => serve.database_url.clone(),
         };
         let admin_secret = match &self.command {
-            Some(Command::Handlers { remote, .. } | Command::Events { remote, .. }) => {
-                remote.admin_secret.clone()
-            }
+            Some(
+                Command::Handlers { remote, .. }
+                | Command::Events { remote, .. }
+                | Command::Dev { remote, .. },
+            ) => remote.admin_secret.clone(),
             _ => serve.admin_secret,
         };
         Overrides {

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cli;
 pub mod codegen;
 pub mod config;
+pub mod dev;
 pub mod dispatch;
 pub mod graphql;
 pub mod handler;

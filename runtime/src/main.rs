@@ -214,6 +214,32 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 dir.display()
             );
         }
+        Some(Command::Dev {
+            path,
+            name,
+            handler_config,
+            events,
+            mode,
+            once,
+            remote,
+        }) => {
+            let client = admin_client(&remote, &config);
+            let handler = name.unwrap_or_else(|| {
+                path.canonicalize()
+                    .ok()
+                    .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_else(|| "handler".into())
+            });
+            let options = hookwing::dev::DevOptions {
+                crate_dir: path,
+                handler,
+                handler_config,
+                events,
+                mode,
+                once,
+            };
+            hookwing::dev::run(&client, &options, &mut std::io::stdout()).await?;
+        }
         Some(Command::Handlers { remote, command }) => {
             let client = admin_client(&remote, &config);
             let reply = match command {

@@ -155,6 +155,12 @@ impl AdminClient {
         self.send(Method::GET, "/v1/handlers", None).await
     }
 
+    /// Handler `name`: its versions and the actions that use it.
+    pub async fn handler(&self, name: &str) -> Result<Value, RemoteError> {
+        self.send(Method::GET, &format!("/v1/handlers/{name}"), None)
+            .await
+    }
+
     /// Makes the stored version of `name` whose sha256 starts with `sha256` the active one.
     pub async fn activate_handler(&self, name: &str, sha256: &str) -> Result<Value, RemoteError> {
         self.send(

@@ -301,3 +301,125 @@ async fn the_python_webhook_skeleton_answers_hookwings_calls() {
     );
     server.stop().await;
 }
+
+/// Lines of a running `hookwing dev`, read until one contains `needle` (within 3 minutes:
+/// a line is a build).
+async fn until_line(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+    seen: &mut Vec<String>,
+    needle: &str,
+) {
+    let deadline = std::time::Duration::from_secs(180);
+    let found = tokio::time::timeout(deadline, async {
+        while let Some(line) = lines.next_line().await.expect("dev output") {
+            seen.push(line.clone());
+            if line.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert!(
+        matches!(found, Ok(true)),
+        "`{needle}` never came:\n{}",
+        seen.join("\n")
+    );
+}
+
+/// `hookwing dev` on a new crate: the first build is uploaded; an edit that implements the
+/// handler is rebuilt, uploaded and replayed against the call that failed before, showing the
+/// new output; an edit that breaks the build shows cargo's error and keeps watching.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dev_loop_rebuilds_uploads_and_replays_on_every_save() {
+    use tokio::io::AsyncBufReadExt;
+
+    let work = tempfile::tempdir().expect("tempdir");
+    let metadata = repository().join("examples/quickstart/metadata");
+    let dir = work.path().join("login-handler");
+    hookwing(&[
+        "new",
+        "handler",
+        "login-handler",
+        "--action",
+        "userLogin",
+        "--metadata-dir",
+        metadata.to_str().expect("path"),
+        "--dir",
+        dir.to_str().expect("path"),
+    ]);
+    std::fs::copy(repository().join("Cargo.lock"), dir.join("Cargo.lock")).expect("lock file");
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = TestServer::start(&db).await;
+    let mut dev = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"))
+        .args([
+            "dev",
+            dir.to_str().expect("path"),
+            "--name",
+            "login",
+            "--server",
+            &server.url,
+        ])
+        .env("CARGO_TARGET_DIR", scratch_target())
+        .env_remove("HOOKWING_ADMIN_SECRET")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("hookwing dev");
+    let mut lines = tokio::io::BufReader::new(dev.stdout.take().expect("stdout")).lines();
+    let mut seen = Vec::new();
+    until_line(&mut lines, &mut seen, "no action uses wasm://login yet").await;
+    until_line(&mut lines, &mut seen, "watching").await;
+
+    server.metadata_ok(login_types()).await;
+    server
+        .metadata_ok(json!({"type": "create_action", "args": {"name": "userLogin", "definition": {
+            "arguments": [{"name": "username", "type": "String!"}, {"name": "password", "type": "String!"}],
+            "output_type": "UserInfo", "handler": "wasm://login"}}}))
+        .await;
+    let login = r#"mutation { userLogin(username: "ada", password: "pw") { accessToken userId } }"#;
+    let answer = server.graphql(login, json!({})).await;
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "not-implemented",
+        "{answer}"
+    );
+
+    // Save an implementation: rebuilt, uploaded, and the failed call replayed against it.
+    let lib = dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).expect("lib.rs");
+    let implemented = source.replace(
+        "Err(ActionError::new(\"userLogin is not implemented yet\").with_code(\"not-implemented\"))",
+        "Ok(Some(UserInfo { access_token: format!(\"dev-{}\", input.username), user_id: 7 }))",
+    );
+    std::fs::write(&lib, &implemented).expect("write lib.rs");
+    until_line(
+        &mut lines,
+        &mut seen,
+        "different (stored error, now success)",
+    )
+    .await;
+    until_line(&mut lines, &mut seen, "\"accessToken\":\"dev-ada\"").await;
+    let answer = server.graphql(login, json!({})).await;
+    assert_eq!(
+        answer,
+        json!({"data": {"userLogin": {"accessToken": "dev-ada", "userId": 7}}}),
+        "the new version is the active one"
+    );
+
+    // A broken save: cargo's error is shown and the loop waits for the next change.
+    std::fs::write(
+        &lib,
+        implemented.replace("user_id: 7", "user_id: \"seven\""),
+    )
+    .expect("write");
+    until_line(&mut lines, &mut seen, "mismatched types").await;
+    until_line(
+        &mut lines,
+        &mut seen,
+        "the build failed; waiting for the next change",
+    )
+    .await;
+    let _ = dev.kill().await;
+    server.stop().await;
+}

@@ -54,7 +54,7 @@ pub enum Command {
         action: Option<String>,
         /// The language.
         #[arg(long, value_enum, default_value = "rust")]
-        lang: crate::codegen::Language,
+        lang: CodegenLanguage,
         #[command(flatten)]
         source: MetadataSourceArgs,
         /// Write to this file instead of standard output.
@@ -97,6 +97,14 @@ pub enum Command {
         #[command(subcommand)]
         command: EventsCommand,
     },
+}
+
+/// The languages `codegen` writes (the flag's values; `codegen` has its own type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CodegenLanguage {
+    Rust,
+    Typescript,
+    Python,
 }
 
 /// Where `codegen` and `new` read the metadata from.

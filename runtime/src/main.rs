@@ -3,7 +3,8 @@
 use anyhow::Context;
 use clap::Parser;
 use hookwing::cli::{
-    Cli, Command, EventsCommand, HandlersCommand, MetadataCommand, NewCommand, RemoteArgs,
+    Cli, CodegenLanguage, Command, EventsCommand, HandlersCommand, MetadataCommand, NewCommand,
+    RemoteArgs,
 };
 use hookwing::config::{Config, LogFormat};
 use hookwing::handler::wasm::compiler;
@@ -184,7 +185,12 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             let metadata =
                 hookwing::ops::metadata_from(&config, source.metadata_dir.as_deref()).await?;
             let model = hookwing::codegen::Model::new(&metadata, action.as_deref())?;
-            let code = hookwing::codegen::generate(&model, lang);
+            let language = match lang {
+                CodegenLanguage::Rust => hookwing::codegen::Language::Rust,
+                CodegenLanguage::Typescript => hookwing::codegen::Language::Typescript,
+                CodegenLanguage::Python => hookwing::codegen::Language::Python,
+            };
+            let code = hookwing::codegen::generate(&model, language);
             match out {
                 Some(path) => std::fs::write(&path, code)
                     .with_context(|| format!("cannot write {}", path.display()))?,

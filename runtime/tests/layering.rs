@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Each top-level module and its rank: a module may use only modules of a lower rank.
-const LAYERS: [(&str, u8); 17] = [
+const LAYERS: [(&str, u8); 19] = [
     ("config", 0),
     ("telemetry", 0),
     // The template language of transforms: it depends on nothing in the crate.
@@ -22,14 +22,18 @@ const LAYERS: [(&str, u8); 17] = [
     ("handler", 2),
     ("metadata", 3),
     ("dispatch", 4),
+    // Code generation reads metadata alone.
+    ("codegen", 4),
     ("graphql", 5),
     ("live", 6),
     ("server", 7),
     ("api", 8),
     ("ops", 8),
     ("remote", 9),
+    // The handler author's loop drives a server through `remote`.
+    ("dev", 10),
     // The crate root re-exports; it may name anything.
-    ("lib", 10),
+    ("lib", 11),
 ];
 
 fn rank(module: &str) -> Option<u8> {

@@ -61,24 +61,40 @@ fn replay_failure(error: &ReplayError) -> AdminError {
         ReplayError::NotFinished(_) => (StatusCode::CONFLICT, "not-finished"),
         ReplayError::NotRecorded(_) => (StatusCode::CONFLICT, "not-recorded"),
         ReplayError::LeaseLost(_) => (StatusCode::CONFLICT, "lease-lost"),
+        ReplayError::Aborted(reason) => {
+            tracing::error!(%reason, "a replay stopped before it answered");
+            return AdminError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "unexpected",
+                "the replay stopped before it answered",
+            );
+        }
         ReplayError::Store(error) => return AdminError::store("replay", error),
     };
     AdminError::new(status, code, error.to_string())
 }
 
+/// Replays `id` on a task of its own: a client that hangs up does not cut a replay short,
+/// so a recorded one never leaves its event held until the lease runs out.
 async fn replay(
-    state: &AppState,
+    state: &web::Data<AppState>,
     id: Uuid,
     options: &ReplayOptions,
 ) -> Result<Replayed, ReplayError> {
-    let live = state.live();
-    let handlers = state.wasm.known();
-    let context = ReplayContext {
-        catalog: &live.catalog,
-        environment: &state.config.environment,
-        handlers: &handlers,
-    };
-    state.dispatcher().replay(&context, id, options).await
+    let state = state.clone();
+    let options = options.clone();
+    let task = tokio::spawn(async move {
+        let live = state.live();
+        let handlers = state.wasm.known();
+        let context = ReplayContext {
+            catalog: &live.catalog,
+            environment: &state.config.environment,
+            handlers: &handlers,
+        };
+        state.dispatcher().replay(&context, id, &options).await
+    });
+    task.await
+        .unwrap_or_else(|error| Err(ReplayError::Aborted(error.to_string())))
 }
 
 /// `POST /v1/events/{id}/replay` with `{"handler"?, "record"?}`: runs the event once and

@@ -19,7 +19,7 @@ use crate::metadata::{Metadata, Operation};
 pub use rust::scaffold_crate;
 
 /// A language code is generated for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Language {
     Rust,
     Typescript,

@@ -93,6 +93,9 @@ pub enum ReplayError {
     /// The replay outlasted its hold on the event, and another node took it over.
     #[error("event {0} was taken over before the replay was recorded")]
     LeaseLost(Uuid),
+    /// The replay's task ended without an answer (it panicked).
+    #[error("the replay stopped before it answered: {0}")]
+    Aborted(String),
     #[error(transparent)]
     Store(#[from] store::Error),
 }

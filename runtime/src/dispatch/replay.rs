@@ -125,12 +125,12 @@ impl Replayed {
             Ok(output) => json!({"output": output}),
             Err(error) => json!({"errors": [error.to_error_json()]}),
         };
-        let stored = match (&self.event.response_payload, &self.event.errors) {
-            (Some(output), _) if self.event.status == EventState::Completed => {
-                json!({"output": output})
-            }
-            (_, Some(errors)) => json!({"errors": errors}),
-            _ => Value::Null,
+        // What the event held before: its errors, else its output (read from the columns, not
+        // the status, which a recorded replay has moved to `processing`).
+        let stored = match (&self.event.errors, &self.event.response_payload) {
+            (Some(errors), _) => json!({"errors": errors}),
+            (None, Some(output)) => json!({"output": output}),
+            (None, None) => Value::Null,
         };
         let diff = json_patch::diff(&stored, &replayed);
         json!({
@@ -203,6 +203,13 @@ impl Dispatcher {
         {
             return Err(ReplayError::NotFinished(id));
         }
+        // Held now: read it again, so that the attempt number and the result to restore are
+        // the ones of the event as it was taken, not as it was before.
+        let event = if options.record {
+            store.event(id).await?.ok_or(ReplayError::NotFound(id))?
+        } else {
+            event
+        };
 
         let session = Session::from_stored(&event.session_variables);
         let client_headers = ClientHeaders::from_stored(&event.request_headers);
@@ -245,11 +252,16 @@ impl Dispatcher {
                 let finish = super::finish_of(event.kind, &result);
                 (result, finish)
             }
-            // Cut short by shutdown: the event keeps the result it had.
+            // Cut short by shutdown: the event keeps the result it had (a finished event has
+            // errors exactly when it ended in error).
             Verdict::Interrupted => (
                 Err(DispatchError::Interrupted),
                 Finish {
-                    state: event.status,
+                    state: if event.errors.is_some() {
+                        EventState::Error
+                    } else {
+                        EventState::Completed
+                    },
                     response_payload: event.response_payload.clone(),
                     errors: event.errors.clone(),
                     announce: false,

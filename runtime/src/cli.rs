@@ -60,6 +60,10 @@ pub enum Command {
         /// Write to this file instead of standard output.
         #[arg(long, short, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Rust: the types alone, without the handler skeleton (to regenerate a crate's
+        /// `src/types.rs`).
+        #[arg(long)]
+        types_only: bool,
     },
     /// Watch a guest crate: on each save, build it, upload it to a running server as a new
     /// version, and replay the last events of its actions against that version.

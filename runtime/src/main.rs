@@ -181,6 +181,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             lang,
             source,
             out,
+            types_only,
         }) => {
             let metadata =
                 hookwing::ops::metadata_from(&config, source.metadata_dir.as_deref()).await?;
@@ -190,7 +191,11 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 CodegenLanguage::Typescript => hookwing::codegen::Language::Typescript,
                 CodegenLanguage::Python => hookwing::codegen::Language::Python,
             };
-            let code = hookwing::codegen::generate(&model, language);
+            let code = if types_only && language == hookwing::codegen::Language::Rust {
+                hookwing::codegen::rust_types(&model)
+            } else {
+                hookwing::codegen::generate(&model, language)
+            };
             match out {
                 Some(path) => std::fs::write(&path, code)
                     .with_context(|| format!("cannot write {}", path.display()))?,

@@ -185,6 +185,17 @@ async fn a_new_handler_crate_builds_into_a_component_that_answers_its_action() {
         dir.to_str().expect("path"),
     ]);
     assert!(created.contains("src/lib.rs"), "{created}");
+    // Regenerating the types, as the guide says to when the action changes, writes the same.
+    let types = std::fs::read_to_string(dir.join("src/types.rs")).expect("types.rs");
+    let regenerated = hookwing(&[
+        "codegen",
+        "--action",
+        "userLogin",
+        "--types-only",
+        "--metadata-dir",
+        metadata.to_str().expect("path"),
+    ]);
+    assert_eq!(regenerated, types);
     cargo(&dir, &["test", "--quiet"]);
     cargo(
         &dir,

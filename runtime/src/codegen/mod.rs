@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::metadata::types::{self, BaseType, GRAPHQL_SCALARS, POSTGRES_SCALARS, Type};
 use crate::metadata::{Metadata, Operation};
 
-pub use rust::scaffold_crate;
+pub use rust::{scaffold_crate, types as rust_types};
 
 /// A language code is generated for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -64,8 +64,8 @@ pub struct RunArgs {
     /// Exit with status 1 if a target is missed.
     #[arg(long)]
     pub require_targets: bool,
-    /// Instead of the side-by-side scenarios, how the cost grows: 1/10/100 handlers,
-    /// 10/100/1,000 actions x 1/20 roles, 0/100k/1M rows in the log (docs/BENCHMARKS.md).
+    /// Only how the cost grows: 1/10/100 handlers, 10/100/1,000 actions x 1/20 roles,
+    /// 0/100k/1M rows in the log (docs/BENCHMARKS.md); a full run ends with these steps too.
     #[arg(long)]
     pub scale: bool,
 }
@@ -83,9 +83,16 @@ pub enum Scenario {
     Postgres,
     /// Asynchronous actions on SQLite (one server) and on PostgreSQL (one and two replicas).
     Async,
+    /// The scale steps (also what `--scale` runs alone).
+    Scale,
 }
 
 impl RunArgs {
+    /// Whether `scenario` runs: every one, unless `--only` names some.
+    pub fn selected(&self, scenario: Scenario) -> bool {
+        self.only.is_empty() || self.only.contains(&scenario)
+    }
+
     /// Warm-up and measuring time of one throughput scenario.
     pub fn amount(&self) -> load::Amount {
         if self.short {
@@ -147,7 +154,11 @@ async fn main() -> anyhow::Result<()> {
             let report = if cli.run.scale {
                 scale::run(&cli.run).await?
             } else {
-                scenarios::run_all(&cli.run).await?
+                let mut report = scenarios::run_all(&cli.run).await?;
+                if cli.run.selected(Scenario::Scale) {
+                    report.append(scale::run(&cli.run).await?);
+                }
+                report
             };
             report.print();
             if cli.run.require_targets && !cli.run.short && !report.targets_met() {

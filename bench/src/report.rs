@@ -89,6 +89,19 @@ fn ms(value: Option<f64>) -> String {
 }
 
 impl Report {
+    /// `other`'s lines after these: one report of two runs (the scenarios, then the scale
+    /// steps), with every ratio in one table.
+    pub fn append(&mut self, other: Report) {
+        for line in other.setting {
+            if !self.setting.contains(&line) {
+                self.setting.push(line);
+            }
+        }
+        self.rows.extend(other.rows);
+        self.breakdown.extend(other.breakdown);
+        self.ratios.extend(other.ratios);
+    }
+
     pub fn targets_met(&self) -> bool {
         self.ratios.iter().all(Ratio::met)
     }

@@ -749,7 +749,7 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
         args.amount(),
         args.events()
     ));
-    let selected = |scenario: Scenario| args.only.is_empty() || args.only.contains(&scenario);
+    let selected = |scenario: Scenario| args.selected(scenario);
 
     let raw = if selected(Scenario::Raw) {
         eprintln!("bench: raw wasm");

@@ -52,12 +52,7 @@ pub async fn apply_metadata_dir(config: &Config, dir: &Path) -> Result<i64, OpsE
 /// What applying `dir` would change in the stored metadata, object by object.
 pub async fn diff_metadata_dir(config: &Config, dir: &Path) -> Result<Vec<Change>, OpsError> {
     let metadata = directory::load(dir)?;
-    let store = open(config).await?;
-    let stored = match store.load_metadata().await? {
-        Some(stored) => serde_json::from_value(stored.document)?,
-        None => Metadata::empty(),
-    };
-    Ok(diff::changes(&stored, &metadata))
+    Ok(diff::changes(&stored_metadata(config).await?, &metadata))
 }
 
 /// Writes the stored metadata to `dir`.

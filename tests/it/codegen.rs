@@ -9,7 +9,10 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestDb, TestServer, free_port, hasura_data, login_types};
+use crate::harness::{
+    Backend, TestDb, TestServer, free_port, hasura_data, hasura_metadata_dir, login_action,
+    login_types,
+};
 
 fn hookwing(args: &[&str]) -> String {
     let output = Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"))
@@ -55,22 +58,6 @@ fn cargo(dir: &Path, args: &[&str]) {
     );
 }
 
-/// The folder of a project that holds `actions.yaml`.
-fn metadata_dir(project: &Path) -> Option<PathBuf> {
-    let mut pending = vec![project.to_owned()];
-    while let Some(dir) = pending.pop() {
-        if dir.join("actions.yaml").is_file() {
-            return Some(dir);
-        }
-        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
-            if entry.path().is_dir() {
-                pending.push(entry.path());
-            }
-        }
-    }
-    None
-}
-
 #[test]
 fn every_real_hasura_projects_actions_generate_code_that_compiles() {
     let Some(projects) = hasura_data("projects") else {
@@ -81,7 +68,7 @@ fn every_real_hasura_projects_actions_generate_code_that_compiles() {
         .flatten()
         .filter_map(|entry| {
             let name = entry.file_name().to_string_lossy().into_owned();
-            metadata_dir(&entry.path()).map(|dir| (name, dir))
+            hasura_metadata_dir(&entry.path()).map(|dir| (name, dir))
         })
         .collect();
     dirs.sort();
@@ -166,13 +153,11 @@ fn every_real_hasura_projects_actions_generate_code_that_compiles() {
     );
 }
 
-/// `hookwing new handler` writes a crate that builds for wasm32-wasip2 and whose native test
-/// passes; uploaded, it answers "not implemented"; with its body written, the real output.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_handler_crate_builds_into_a_component_that_answers_its_action() {
-    let work = tempfile::tempdir().expect("tempdir");
+/// `hookwing new handler login-handler --action userLogin` from the quick start's metadata,
+/// under `work`; the metadata directory and the crate's.
+fn new_login_crate(work: &Path) -> (PathBuf, PathBuf) {
     let metadata = repository().join("examples/quickstart/metadata");
-    let dir = work.path().join("login-handler");
+    let dir = work.join("login-handler");
     let created = hookwing(&[
         "new",
         "handler",
@@ -185,6 +170,32 @@ async fn a_new_handler_crate_builds_into_a_component_that_answers_its_action() {
         dir.to_str().expect("path"),
     ]);
     assert!(created.contains("src/lib.rs"), "{created}");
+    (metadata, dir)
+}
+
+/// Writes `body` in place of the generated skeleton's rejection in the crate at `dir`;
+/// returns the new `src/lib.rs`.
+fn implement_login(dir: &Path, body: &str) -> String {
+    let lib = dir.join("src/lib.rs");
+    let source = std::fs::read_to_string(&lib).expect("lib.rs");
+    let implemented = source.replace(
+        "Err(ActionError::new(\"userLogin is not implemented yet\").with_code(\"not-implemented\"))",
+        body,
+    );
+    assert_ne!(
+        source, implemented,
+        "the skeleton's body is where the test expects it"
+    );
+    std::fs::write(&lib, &implemented).expect("write lib.rs");
+    implemented
+}
+
+/// `hookwing new handler` writes a crate that builds for wasm32-wasip2 and whose native test
+/// passes; uploaded, it answers "not implemented"; with its body written, the real output.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_handler_crate_builds_into_a_component_that_answers_its_action() {
+    let work = tempfile::tempdir().expect("tempdir");
+    let (metadata, dir) = new_login_crate(work.path());
     // Regenerating the types, as the guide says to when the action changes, writes the same.
     let types = std::fs::read_to_string(dir.join("src/types.rs")).expect("types.rs");
     let regenerated = hookwing(&[
@@ -211,9 +222,7 @@ async fn a_new_handler_crate_builds_into_a_component_that_answers_its_action() {
     assert_eq!(status, 200, "{body}");
     server.metadata_ok(login_types()).await;
     server
-        .metadata_ok(json!({"type": "create_action", "args": {"name": "userLogin", "definition": {
-            "arguments": [{"name": "username", "type": "String!"}, {"name": "password", "type": "String!"}],
-            "output_type": "UserInfo", "handler": "wasm://login"}}}))
+        .metadata_ok(login_action("wasm://login", json!({})))
         .await;
     let login = r#"mutation { userLogin(username: "ada", password: "pw") { accessToken userId } }"#;
     let answer = server.graphql(login, json!({})).await;
@@ -224,17 +233,10 @@ async fn a_new_handler_crate_builds_into_a_component_that_answers_its_action() {
     assert_eq!(answer["errors"][0]["extensions"]["code"], "not-implemented");
 
     // Written: the generated types carry the real output.
-    let lib = dir.join("src/lib.rs");
-    let source = std::fs::read_to_string(&lib).expect("lib.rs");
-    let implemented = source.replace(
-        "Err(ActionError::new(\"userLogin is not implemented yet\").with_code(\"not-implemented\"))",
+    implement_login(
+        &dir,
         "Ok(Some(UserInfo { access_token: format!(\"token-for-{}\", input.username), user_id: 42 }))",
     );
-    assert_ne!(
-        source, implemented,
-        "the skeleton's body is where the test expects it"
-    );
-    std::fs::write(&lib, implemented).expect("write lib.rs");
     cargo(
         &dir,
         &["build", "--quiet", "--release", "--target", "wasm32-wasip2"],
@@ -293,9 +295,10 @@ async fn the_python_webhook_skeleton_answers_hookwings_calls() {
     let server = TestServer::start(&db).await;
     server.metadata_ok(login_types()).await;
     server
-        .metadata_ok(json!({"type": "create_action", "args": {"name": "userLogin", "definition": {
-            "arguments": [{"name": "username", "type": "String!"}, {"name": "password", "type": "String!"}],
-            "output_type": "UserInfo", "handler": format!("http://127.0.0.1:{port}/")}}}))
+        .metadata_ok(login_action(
+            &format!("http://127.0.0.1:{port}/"),
+            json!({}),
+        ))
         .await;
     let answer: Value = server
         .graphql(
@@ -346,19 +349,7 @@ async fn the_dev_loop_rebuilds_uploads_and_replays_on_every_save() {
     use tokio::io::AsyncBufReadExt;
 
     let work = tempfile::tempdir().expect("tempdir");
-    let metadata = repository().join("examples/quickstart/metadata");
-    let dir = work.path().join("login-handler");
-    hookwing(&[
-        "new",
-        "handler",
-        "login-handler",
-        "--action",
-        "userLogin",
-        "--metadata-dir",
-        metadata.to_str().expect("path"),
-        "--dir",
-        dir.to_str().expect("path"),
-    ]);
+    let (_, dir) = new_login_crate(work.path());
     std::fs::copy(repository().join("Cargo.lock"), dir.join("Cargo.lock")).expect("lock file");
     let db = TestDb::new(Backend::Sqlite).await;
     let server = TestServer::start(&db).await;
@@ -385,9 +376,7 @@ async fn the_dev_loop_rebuilds_uploads_and_replays_on_every_save() {
 
     server.metadata_ok(login_types()).await;
     server
-        .metadata_ok(json!({"type": "create_action", "args": {"name": "userLogin", "definition": {
-            "arguments": [{"name": "username", "type": "String!"}, {"name": "password", "type": "String!"}],
-            "output_type": "UserInfo", "handler": "wasm://login"}}}))
+        .metadata_ok(login_action("wasm://login", json!({})))
         .await;
     let login = r#"mutation { userLogin(username: "ada", password: "pw") { accessToken userId } }"#;
     let answer = server.graphql(login, json!({})).await;
@@ -397,13 +386,10 @@ async fn the_dev_loop_rebuilds_uploads_and_replays_on_every_save() {
     );
 
     // Save an implementation: rebuilt, uploaded, and the failed call replayed against it.
-    let lib = dir.join("src/lib.rs");
-    let source = std::fs::read_to_string(&lib).expect("lib.rs");
-    let implemented = source.replace(
-        "Err(ActionError::new(\"userLogin is not implemented yet\").with_code(\"not-implemented\"))",
+    let implemented = implement_login(
+        &dir,
         "Ok(Some(UserInfo { access_token: format!(\"dev-{}\", input.username), user_id: 7 }))",
     );
-    std::fs::write(&lib, &implemented).expect("write lib.rs");
     until_line(
         &mut lines,
         &mut seen,
@@ -420,7 +406,7 @@ async fn the_dev_loop_rebuilds_uploads_and_replays_on_every_save() {
 
     // A broken save: cargo's error is shown and the loop waits for the next change.
     std::fs::write(
-        &lib,
+        dir.join("src/lib.rs"),
         implemented.replace("user_id: 7", "user_id: \"seven\""),
     )
     .expect("write");

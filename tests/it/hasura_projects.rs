@@ -16,18 +16,8 @@ use crate::harness::{Backend, Reply, TestDb, TestServer, WebhookServer, hasura_d
 
 /// The folder of a project that holds `actions.yaml`.
 fn metadata_dir(project: &Path) -> PathBuf {
-    let mut pending = vec![project.to_owned()];
-    while let Some(dir) = pending.pop() {
-        if dir.join("actions.yaml").is_file() {
-            return dir;
-        }
-        for entry in std::fs::read_dir(&dir).expect("read project dir").flatten() {
-            if entry.path().is_dir() {
-                pending.push(entry.path());
-            }
-        }
-    }
-    panic!("{} has no actions.yaml", project.display());
+    crate::harness::hasura_metadata_dir(project)
+        .unwrap_or_else(|| panic!("{} has no actions.yaml", project.display()))
 }
 
 /// Placeholder values for every `{{VAR}}` and `value_from_env` the project references.

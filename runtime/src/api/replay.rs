@@ -3,6 +3,8 @@
 //! [`super::events`], under its scope).
 
 use actix_web::HttpResponse;
+use std::sync::Arc;
+
 use actix_web::http::StatusCode;
 use actix_web::web::{self, Bytes};
 use futures::StreamExt;
@@ -12,6 +14,8 @@ use uuid::Uuid;
 use super::error::AdminError;
 use super::events::{Selection, attempt_json};
 use crate::dispatch::replay::{ReplayContext, ReplayError, ReplayOptions, Replayed};
+use crate::handler::wasm::KnownHandlers;
+use crate::live::Live;
 use crate::server::AppState;
 
 /// Events replayed at once by a bulk replay; its lines still come in the selection's order.
@@ -74,22 +78,38 @@ fn replay_failure(error: &ReplayError) -> AdminError {
     AdminError::new(status, code, error.to_string())
 }
 
+/// What a request's replays resolve against, read once per request: the metadata served
+/// and the uploaded components when it arrived (a bulk replay sees one snapshot of both).
+struct Basis {
+    live: Arc<Live>,
+    handlers: KnownHandlers,
+}
+
+impl Basis {
+    fn now(state: &AppState) -> Arc<Self> {
+        Arc::new(Self {
+            live: state.live(),
+            handlers: state.wasm.known(),
+        })
+    }
+}
+
 /// Replays `id` on a task of its own: a client that hangs up does not cut a replay short,
 /// so a recorded one never leaves its event held until the lease runs out.
 async fn replay(
     state: &web::Data<AppState>,
+    basis: &Arc<Basis>,
     id: Uuid,
     options: &ReplayOptions,
 ) -> Result<Replayed, ReplayError> {
     let state = state.clone();
+    let basis = basis.clone();
     let options = options.clone();
     let task = tokio::spawn(async move {
-        let live = state.live();
-        let handlers = state.wasm.known();
         let context = ReplayContext {
-            catalog: &live.catalog,
+            catalog: &basis.live.catalog,
             environment: &state.config.environment,
-            handlers: &handlers,
+            handlers: &basis.handlers,
         };
         state.dispatcher().replay(&context, id, &options).await
     });
@@ -105,7 +125,7 @@ pub async fn replay_one(
     body: Bytes,
 ) -> Result<HttpResponse, AdminError> {
     let options = options(&body)?;
-    let replayed = replay(&state, id.into_inner(), &options)
+    let replayed = replay(&state, &Basis::now(&state), id.into_inner(), &options)
         .await
         .map_err(|error| replay_failure(&error))?;
     Ok(HttpResponse::Ok().json(replayed_json(&replayed)))
@@ -130,12 +150,14 @@ pub async fn replay_selection(
         .await
         .map_err(|error| AdminError::store("replay", &error))?;
     let total = events.len();
+    let basis = Basis::now(&state);
     let lines = futures::stream::iter(events.into_iter().enumerate())
         .map(move |(index, event)| {
             let state = state.clone();
+            let basis = basis.clone();
             let options = options.clone();
             async move {
-                let outcome = replay(&state, event.id, &options).await;
+                let outcome = replay(&state, &basis, event.id, &options).await;
                 let mut line = match &outcome {
                     Ok(replayed) => replayed_json(replayed),
                     Err(error) => {

@@ -167,11 +167,19 @@ impl Dispatcher {
             .actions
             .get(&event.action_name)
             .ok_or_else(|| ReplayError::ActionRemoved(event.action_name.clone()))?;
+        // Read once, for what needs them: the version `same` names, and the recording.
+        let attempts =
+            if options.handler == ReplayTarget::Same || options.mode == ReplayMode::Recorded {
+                store.attempts(id).await?
+            } else {
+                Vec::new()
+            };
         let (resolved, version) = match &options.handler {
             ReplayTarget::Current => (Resolved::Served(action), None),
             ReplayTarget::Same => {
-                let ran = store.attempts(id).await?.into_iter().rev().find_map(|a| {
+                let ran = attempts.iter().rev().find_map(|a| {
                     a.handler_version
+                        .clone()
                         .filter(|_| action.handler.follows_active_version())
                 });
                 (Resolved::Served(action), ran)
@@ -194,7 +202,7 @@ impl Dispatcher {
         let timeout = action.action.definition.timeout();
         let playback = match options.mode {
             ReplayMode::Live => None,
-            ReplayMode::Recorded => Some(recording_of(store, &event, action, options).await?),
+            ReplayMode::Recorded => Some(recording_of(&attempts, &event, action, options)?),
         };
         if options.record
             && !store
@@ -289,8 +297,8 @@ impl Dispatcher {
 }
 
 /// The recorded exchanges a `recorded` replay of `event` answers from.
-async fn recording_of(
-    store: &crate::store::Store,
+fn recording_of(
+    attempts: &[AttemptRecord],
     event: &EventRecord,
     action: &ResolvedAction,
     options: &ReplayOptions,
@@ -303,7 +311,6 @@ async fn recording_of(
              pass through the host, to be recorded and answered",
         )));
     }
-    let attempts = store.attempts(event.id).await?;
     let recorded = attempts
         .iter()
         .rev()

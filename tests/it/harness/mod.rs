@@ -37,6 +37,23 @@ pub fn hasura_data(relative: &str) -> Option<std::path::PathBuf> {
     shared_data(&format!("hasura/{relative}"))
 }
 
+/// The folder of a Hasura project that holds its `actions.yaml`, searched from `project`
+/// down; `None` if it has none.
+pub fn hasura_metadata_dir(project: &std::path::Path) -> Option<std::path::PathBuf> {
+    let mut pending = vec![project.to_owned()];
+    while let Some(dir) = pending.pop() {
+        if dir.join("actions.yaml").is_file() {
+            return Some(dir);
+        }
+        for entry in std::fs::read_dir(&dir).ok()?.flatten() {
+            if entry.path().is_dir() {
+                pending.push(entry.path());
+            }
+        }
+    }
+    None
+}
+
 /// A folder of the shared third-party data sets beside the repository (Hasura's projects
 /// and fixtures, Kriti's test corpus), or `None` with a message when it is missing. Under
 /// `CI=true` a missing data set fails the test.
@@ -455,7 +472,6 @@ pub async fn login_server(
     (db, server)
 }
 
-/// A `create_action` for `userLogin(username, password): UserInfo` with extra definition keys.
 /// The `enrichAddress(country, postcode): Address` query on `wasm://{handler}`, with its type.
 pub fn enrich_metadata(handler: &str) -> Value {
     json!({"type": "bulk", "args": [
@@ -469,6 +485,7 @@ pub fn enrich_metadata(handler: &str) -> Value {
     ]})
 }
 
+/// A `create_action` for `userLogin(username, password): UserInfo` with extra definition keys.
 pub fn login_action(handler: &str, extra: Value) -> Value {
     let mut definition = json!({
         "kind": "synchronous",

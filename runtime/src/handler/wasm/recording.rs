@@ -8,6 +8,7 @@
 //! exchange of the same method, URL and body; a request the recording lacks (or recorded only
 //! in part) is refused, and the replay says which.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine as _;
@@ -163,7 +164,7 @@ struct Pending {
 #[derive(Default)]
 pub struct Recorder {
     pending: Mutex<Vec<Arc<Pending>>>,
-    dropped: Mutex<usize>,
+    dropped: AtomicUsize,
 }
 
 /// What the recorder does with one response: [`Recorder::start`]'s ticket.
@@ -175,7 +176,7 @@ impl Recorder {
     pub fn start(&self, request: http::Request<WasiBody>) -> (http::Request<WasiBody>, Ticket) {
         let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
         if pending.len() >= MAX_EXCHANGES {
-            *self.dropped.lock().unwrap_or_else(PoisonError::into_inner) += 1;
+            self.dropped.fetch_add(1, Ordering::Relaxed);
             return (request, Ticket(None));
         }
         let (parts, body) = request.into_parts();
@@ -265,7 +266,7 @@ impl Recorder {
                 }
             })
             .collect();
-        let dropped = *self.dropped.lock().unwrap_or_else(PoisonError::into_inner);
+        let dropped = self.dropped.load(Ordering::Relaxed);
         (exchanges, dropped)
     }
 }

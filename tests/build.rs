@@ -51,7 +51,7 @@ fn build_python_guest(root: &Path, out_dir: &Path) -> Option<String> {
         .arg(root.join("wit"))
         .args([
             "-w",
-            "hookwing:action/action-handler@0.1.0",
+            "hookwing:action/action-handler@0.2.0",
             "componentize",
             "app",
             "-o",

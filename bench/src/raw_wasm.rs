@@ -9,7 +9,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
-use hookwing::handler::wasm::bindings::{self, ActionHandlerPre, Event, Request};
+use hookwing::handler::wasm::bindings::current::{
+    self as bindings, ActionHandlerPre, Event, Request,
+};
 use serde::{Deserialize, Serialize};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
@@ -71,6 +73,36 @@ impl bindings::config::Host for RawState {
     }
 }
 
+/// The baseline handler keeps no state; a bare host need not offer any.
+impl bindings::kv::Host for RawState {
+    async fn get(&mut self, _key: String) -> Result<Option<Vec<u8>>, bindings::kv::Error> {
+        Ok(None)
+    }
+
+    async fn set(
+        &mut self,
+        _key: String,
+        _value: Vec<u8>,
+        _ttl_ms: Option<u64>,
+    ) -> Result<(), bindings::kv::Error> {
+        Ok(())
+    }
+
+    async fn delete(&mut self, _key: String) -> Result<bool, bindings::kv::Error> {
+        Ok(false)
+    }
+
+    async fn compare_and_swap(
+        &mut self,
+        _key: String,
+        _expected: Option<Vec<u8>>,
+        _new: Option<Vec<u8>>,
+        _ttl_ms: Option<u64>,
+    ) -> Result<bool, bindings::kv::Error> {
+        Ok(false)
+    }
+}
+
 fn engine() -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
@@ -88,6 +120,7 @@ fn pre(engine: &Engine, wasm: &[u8]) -> anyhow::Result<ActionHandlerPre<RawState
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     bindings::log::add_to_linker::<_, HasSelf<RawState>>(&mut linker, |state| state)?;
     bindings::config::add_to_linker::<_, HasSelf<RawState>>(&mut linker, |state| state)?;
+    bindings::kv::add_to_linker::<_, HasSelf<RawState>>(&mut linker, |state| state)?;
     Ok(ActionHandlerPre::new(linker.instantiate_pre(&component)?)?)
 }
 
@@ -187,6 +220,7 @@ async fn hosted(wasm: &[u8], duration: Duration) -> anyhow::Result<RawResult> {
     let context = hookwing::handler::CallContext {
         client_headers: &client_headers,
         playback: None,
+        state_writes: hookwing::handler::wasm::StateWrites::Persist,
     };
     timed_loop(duration, async |n| {
         let request = HandlerRequest {

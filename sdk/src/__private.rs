@@ -9,7 +9,7 @@
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "hookwing:action/action-handler@0.1.0",
+        world: "hookwing:action/action-handler@0.2.0",
         generate_all,
         pub_export_macro: true,
         export_macro_name: "export",
@@ -24,13 +24,14 @@ pub use bindings::exports::hookwing::action::handler::Guest;
 pub use bindings::hookwing::action::types::{
     ActionError as WitActionError, HandlerError, Request, Retry,
 };
-use bindings::hookwing::action::{config as wit_config, log as wit_log};
+use bindings::hookwing::action::{config as wit_config, kv as wit_kv, log as wit_log};
 use bindings::wasi::http::{outgoing_handler, types as wasi_http};
 use bindings::wasi::io::streams::StreamError;
 
 use crate::context::{Context, Event, Host, Level, decode_input, encode_output};
 use crate::error::ActionError;
 use crate::http::{HttpError, Request as HttpRequest, Response as HttpResponse};
+use crate::kv::KvError;
 
 /// Runs `handler` on one request: JSON in, JSON out, rejections as the world's error record.
 pub fn run<I, O>(
@@ -89,6 +90,35 @@ pub(crate) fn log(level: Level, message: &str) {
 
 pub(crate) fn config(key: &str) -> Option<String> {
     wit_config::get(key)
+}
+
+fn kv_error(error: wit_kv::Error) -> KvError {
+    match error {
+        wit_kv::Error::Invalid(message) => KvError::Invalid(message),
+        wit_kv::Error::QuotaExceeded(message) => KvError::QuotaExceeded(message),
+        wit_kv::Error::Unavailable(message) => KvError::Unavailable(message),
+    }
+}
+
+pub(crate) fn kv_get(key: &str) -> Result<Option<Vec<u8>>, KvError> {
+    wit_kv::get(key).map_err(kv_error)
+}
+
+pub(crate) fn kv_set(key: &str, value: &[u8], ttl_ms: Option<u64>) -> Result<(), KvError> {
+    wit_kv::set(key, value, ttl_ms).map_err(kv_error)
+}
+
+pub(crate) fn kv_delete(key: &str) -> Result<bool, KvError> {
+    wit_kv::delete(key).map_err(kv_error)
+}
+
+pub(crate) fn kv_swap(
+    key: &str,
+    expected: Option<&[u8]>,
+    new: Option<&[u8]>,
+    ttl_ms: Option<u64>,
+) -> Result<bool, KvError> {
+    wit_kv::compare_and_swap(key, expected, new, ttl_ms).map_err(kv_error)
 }
 
 fn http_error(context: &str, error: impl std::fmt::Debug) -> HttpError {

@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use crate::http::{HttpError, Request, Response};
+use crate::kv::Kv;
 use crate::testing::TestHost;
 
 /// Delivery metadata of the call.
@@ -30,7 +31,7 @@ pub enum Level {
     Error,
 }
 
-/// Where the context's log, config and HTTP calls go: the server (inside a component) or an
+/// Where the context's log, config, key-value and HTTP calls go: the server (inside a component) or an
 /// in-memory test host (native unit tests).
 #[derive(Clone)]
 pub(crate) enum Host {
@@ -40,7 +41,7 @@ pub(crate) enum Host {
 }
 
 /// Everything about the call besides its input, and the host's services: logging, the
-/// handler's config values and outbound HTTP.
+/// handler's config values, key-value state and outbound HTTP.
 #[derive(Clone)]
 pub struct Context {
     pub(crate) action: String,
@@ -115,6 +116,11 @@ impl Context {
             Host::Component => crate::__private::config(key),
             Host::Test(host) => host.config(key),
         }
+    }
+
+    /// The handler's key-value state, kept by the server between calls.
+    pub fn kv(&self) -> Kv<'_> {
+        Kv { host: &self.host }
     }
 
     /// Sends an HTTP request. Only hosts in the handler's `allowed_hosts` are reachable; others

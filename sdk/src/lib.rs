@@ -38,6 +38,7 @@
 mod context;
 mod error;
 pub mod http;
+pub mod kv;
 pub mod testing;
 
 #[cfg(target_arch = "wasm32")]
@@ -46,6 +47,7 @@ pub mod __private;
 
 pub use context::{Context, Event, Level};
 pub use error::ActionError;
+pub use kv::{Kv, KvError};
 
 /// Exports `handler` — a `fn(Input, &Context) -> Result<Output, ActionError>` where `Input`
 /// deserializes from the action's arguments and `Output` serializes to its output type — as

@@ -362,7 +362,9 @@ async fn the_dev_loop_rebuilds_uploads_and_replays_on_every_save() {
             "--server",
             &server.url,
         ])
-        .env("CARGO_TARGET_DIR", scratch_target())
+        // A target dir of its own: another test builds a crate of the same name, and cargo
+        // puts each build's component at the same path of a shared one.
+        .env("CARGO_TARGET_DIR", scratch_target().join("dev-loop"))
         .env_remove("HOOKWING_ADMIN_SECRET")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

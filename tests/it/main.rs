@@ -15,6 +15,7 @@ mod cors;
 mod envelopes;
 mod faults;
 mod graphql_http;
+mod handler_state;
 mod hasura_fixtures;
 mod hasura_metadata;
 mod hasura_projects;

@@ -585,10 +585,11 @@ async fn python_guest_answers_exactly_like_the_rust_one() {
 /// Every guest example must be exercised by some test; adding one without a test fails here.
 #[test]
 fn every_guest_example_has_a_test() {
-    const TESTED: [&str; 5] = [
+    const TESTED: [&str; 6] = [
         "conformance",
         "enrich-address",
         "hostile",
+        "kv-probe",
         "user-login",
         "validate-signup",
     ];

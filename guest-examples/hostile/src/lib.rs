@@ -9,7 +9,7 @@
 #[allow(unsafe_code, missing_docs)]
 mod bindings {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "../../wit/0.1.0",
         world: "hookwing:action/action-handler@0.1.0",
         generate_all,
     });

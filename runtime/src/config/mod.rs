@@ -252,6 +252,12 @@ pub struct WasmConfig {
     pub compile_timeout_secs: u64,
     /// Memory compiling one upload may use, MiB.
     pub compile_memory_mib: u64,
+    /// The largest value a handler may store under one key (`hookwing:action/kv`).
+    pub kv_max_value_bytes: usize,
+    /// Keys one handler's key-value namespace may hold.
+    pub kv_max_keys: u32,
+    /// Bytes (keys and values together) one handler's key-value namespace may hold.
+    pub kv_max_bytes: u64,
     /// The program that compiles uploads in a child process: the `hookwing` binary sets
     /// itself. Not a setting; `None` (a library embedding without the binary) compiles in
     /// the server's process, bounded only by `max_handler_bytes`.
@@ -475,6 +481,13 @@ impl Config {
             return Err(ConfigError::Rule(
                 "wasm.compile_timeout_secs must be at least 1 and wasm.compile_memory_mib at \
                  least 64"
+                    .into(),
+            ));
+        }
+        if wasm.kv_max_value_bytes == 0 || wasm.kv_max_keys == 0 || wasm.kv_max_bytes == 0 {
+            return Err(ConfigError::Rule(
+                "wasm.kv_max_value_bytes, wasm.kv_max_keys and wasm.kv_max_bytes must be at \
+                 least 1"
                     .into(),
             ));
         }

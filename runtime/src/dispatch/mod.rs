@@ -106,6 +106,9 @@ pub struct Invocation<'a> {
     /// A replay in `recorded` mode: the recorded exchanges that answer the component's
     /// outbound requests.
     pub playback: Option<&'a [crate::handler::wasm::recording::Exchange]>,
+    /// Whether a component's key-value writes are stored: not by a replay that records
+    /// nothing.
+    pub state_writes: crate::handler::wasm::StateWrites,
 }
 
 /// Delivers action calls. One per server.
@@ -492,6 +495,7 @@ impl Dispatcher {
         let context = CallContext {
             client_headers: call.client_headers,
             playback: call.playback,
+            state_writes: call.state_writes,
         };
         let held = version.and_then(|sha256| call.action.handler.at_version(sha256));
         self.handlers

@@ -11,8 +11,8 @@ use uuid::Uuid;
 use super::{DispatchError, Dispatcher, Invocation, Verdict};
 use crate::auth::{ClientHeaders, Session};
 use crate::config::Environment;
-use crate::handler::wasm::KnownHandlers;
 use crate::handler::wasm::recording::Exchange;
+use crate::handler::wasm::{KnownHandlers, StateWrites};
 use crate::handler::{EventInfo, HandlerRef};
 use crate::metadata::validate::ResolvedAction;
 use crate::metadata::{Catalog, MetadataError};
@@ -230,6 +230,11 @@ impl Dispatcher {
             request_query: &request_query,
             client_headers: &client_headers,
             playback: playback.as_deref(),
+            state_writes: if options.record {
+                StateWrites::Persist
+            } else {
+                StateWrites::CallOnly
+            },
         };
         let info = EventInfo {
             id,

@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::{DispatchError, Dispatcher, Invocation, Verdict};
 use crate::auth::{ClientHeaders, Session};
 use crate::handler::EventInfo;
+use crate::handler::wasm::StateWrites;
 use crate::metadata::Catalog;
 use crate::store::{
     ActionKind, AttemptRecord, EventRecord, EventState, Finish, RequestDocument, Store, Transition,
@@ -94,8 +95,9 @@ pub const INTERRUPT_SETTLE: Duration = Duration::from_secs(5);
 const ABANDON_BATCH: i64 = 500;
 
 /// The lifecycle's housekeeping, on every delivering replica: finishes synchronous events
-/// whose node was lost (every half lease, between 1 and 30 s), and deletes finished events
-/// older than the retention period (every tenth of it, between 1 s and 10 min).
+/// whose node was lost and deletes handlers' expired key-value state (every half lease,
+/// between 1 and 30 s), and deletes finished events older than the retention period (every
+/// tenth of it, between 1 s and 10 min).
 async fn maintain(store: Store, settings: WorkerSettings, mut stopped: watch::Receiver<bool>) {
     let rescue_every = (settings.lease / 2).clamp(Duration::from_secs(1), Duration::from_secs(30));
     let purge_every = settings
@@ -126,6 +128,11 @@ async fn maintain(store: Store, settings: WorkerSettings, mut stopped: watch::Re
                     break;
                 }
             }
+        }
+        match store.purge_expired_state().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "deleted expired handler state"),
+            Err(error) => tracing::warn!(%error, "cannot delete expired handler state"),
         }
         if let (Some(keep), Some(at), Some(every)) = (settings.retention, next_purge, purge_every)
             && tokio::time::Instant::now() >= at
@@ -311,6 +318,7 @@ async fn deliver(
         request_query: &request_query,
         client_headers: &client_headers,
         playback: None,
+        state_writes: StateWrites::Persist,
     };
     let attempt = u32::try_from(event.attempts).unwrap_or(0).saturating_add(1);
     let info = EventInfo {

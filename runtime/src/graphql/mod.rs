@@ -15,6 +15,7 @@ pub use parse_cache::ParseCache;
 
 use crate::auth::{ClientHeaders, Session};
 use crate::dispatch::Invocation;
+use crate::handler::wasm::StateWrites;
 use crate::metadata::Catalog;
 use crate::metadata::validate::ResolvedAction;
 use crate::store::RequestDocument;
@@ -44,6 +45,7 @@ impl RequestContext {
             request_query: &self.query,
             client_headers: &self.client_headers,
             playback: None,
+            state_writes: StateWrites::Persist,
         }
     }
 }

@@ -120,6 +120,9 @@ pub struct CallContext<'a> {
     /// A replay in `recorded` mode: the exchanges that answer the component's outbound
     /// requests, in place of the network.
     pub playback: Option<&'a [wasm::recording::Exchange]>,
+    /// Whether a component's key-value writes are stored, or kept for this call only (a
+    /// replay that records nothing).
+    pub state_writes: wasm::StateWrites,
 }
 
 /// Every handler kind, behind one call. One per server.

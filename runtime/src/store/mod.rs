@@ -7,6 +7,7 @@
 mod commit;
 mod documents;
 mod events;
+mod handler_state;
 mod handlers;
 mod lifecycle;
 mod maintenance;
@@ -21,6 +22,7 @@ mod sqlite;
 
 pub use documents::RequestDocument;
 pub use events::{AttemptRecord, EventRecord, NewEvent};
+pub use handler_state::{OverQuota, StateQuota};
 pub use handlers::StoredHandler;
 pub use lifecycle::{
     ActionKind, AttemptOutcome, Deleted, EventState, Finish, Requeued, Transition, Version,
@@ -77,6 +79,7 @@ pub struct Store {
     backend: Backend,
     signals: std::sync::Arc<Signals>,
     committer: commit::Committer,
+    pool_size: usize,
 }
 
 #[derive(Clone)]
@@ -128,6 +131,7 @@ impl Store {
             committer,
             backend,
             signals: std::sync::Arc::default(),
+            pool_size: options.pool_size,
         })
     }
 
@@ -137,6 +141,11 @@ impl Store {
             Backend::Postgres(_) => "postgres",
             Backend::Sqlite(_) => "sqlite",
         }
+    }
+
+    /// Connections the pool keeps: how many queries can run at once.
+    pub fn pool_size(&self) -> usize {
+        self.pool_size
     }
 
     /// A cheap round trip, for readiness checks.

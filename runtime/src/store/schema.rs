@@ -85,3 +85,17 @@ diesel::table! {
         activated_at -> Nullable<TimeType>,
     }
 }
+
+diesel::table! {
+    use diesel::sql_types::*;
+    use super::TimeType;
+
+    handler_state (namespace, key) {
+        namespace -> Text,
+        key -> Text,
+        value -> Binary,
+        size_bytes -> Integer,
+        expires_at -> Nullable<TimeType>,
+        updated_at -> TimeType,
+    }
+}

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::{ActionError, Event, HandlerError, Request};
+use super::kv::KvSession;
 use super::outbound::Tap;
 use super::recording::{self, Player};
 use super::registry::Loaded;
 use super::state::{HostState, LogTag};
+use super::world::{Answer, WitCall};
 use super::{WasmHost, WasmRef, offload};
 use crate::handler::{CallContext, Delivery, HandlerRequest, Reply};
 
@@ -64,11 +65,17 @@ impl WasmHost {
             None if loaded.handler_config.record_outbound_http => Tap::Record(Arc::default()),
             None => Tap::Off,
         };
+        let kv = KvSession::new(
+            Arc::clone(&self.kv),
+            Arc::clone(&loaded.kv_namespace),
+            context.state_writes,
+        );
         let state = HostState::new(
             loaded.memory_limit,
             loaded.config.clone(),
             loaded.policy.clone(),
             tap.clone(),
+            kv,
             tag,
         );
         let mut store = Store::new(&self.engine, state);
@@ -97,15 +104,13 @@ impl WasmHost {
         // Owns all it uses, so that it can move threads.
         let attempt = async move {
             let store = &mut held.store;
-            let outcome = tokio::time::timeout(timeout, async {
-                let started = Instant::now();
-                let instance = handler.pre.instantiate_async(&mut *store).await?;
-                instantiation.observe(started.elapsed().as_secs_f64());
-                instance
-                    .hookwing_action_handler()
-                    .call_handle(&mut *store, &wit_request)
-                    .await
-            })
+            let started = Instant::now();
+            let outcome = tokio::time::timeout(
+                timeout,
+                handler.pre.handle(store, &wit_request, || {
+                    instantiation.observe(started.elapsed().as_secs_f64());
+                }),
+            )
             .await;
             (outcome, held)
         };
@@ -129,17 +134,20 @@ impl WasmHost {
                 reason: describe_trap(&error, timeout, &loaded),
                 retry_after: None,
             },
-            Ok(Ok(Ok(output))) => match serde_json::from_str::<Value>(&output) {
+            Ok(Ok(Answer::Output(output))) => match serde_json::from_str::<Value>(&output) {
                 Ok(output) => Reply::Success { output },
                 Err(e) => Reply::Failed {
                     reason: format!("wasm handler returned output that is not JSON: {e}"),
                     retry_after: None,
                 },
             },
-            Ok(Ok(Err(HandlerError::Reject(rejection)))) => rejected(rejection, &mut logs),
-            Ok(Ok(Err(HandlerError::Retry(retry)))) => Reply::Failed {
-                reason: format!("wasm handler asked for a retry: {}", retry.reason),
-                retry_after: retry.after_ms.map(Duration::from_millis),
+            Ok(Ok(Answer::Reject {
+                message,
+                extensions,
+            })) => rejected(message, extensions, &mut logs),
+            Ok(Ok(Answer::Retry { reason, after_ms })) => Reply::Failed {
+                reason: format!("wasm handler asked for a retry: {reason}"),
+                retry_after: after_ms.map(Duration::from_millis),
             },
         };
         // A replay from a recording that lacks a request the component made has not replayed
@@ -273,20 +281,17 @@ fn shorten(report: &str) -> String {
     )
 }
 
-fn rejected(rejection: ActionError, logs: &mut Vec<Value>) -> Reply {
-    let extensions =
-        rejection
-            .extensions
-            .and_then(|text| match serde_json::from_str::<Value>(&text) {
-                Ok(value @ Value::Object(_)) => Some(value),
-                _ => {
-                    logs.push(serde_json::json!({"level": "warn",
+fn rejected(message: String, extensions: Option<String>, logs: &mut Vec<Value>) -> Reply {
+    let extensions = extensions.and_then(|text| match serde_json::from_str::<Value>(&text) {
+        Ok(value @ Value::Object(_)) => Some(value),
+        _ => {
+            logs.push(serde_json::json!({"level": "warn",
                 "message": "the rejection's extensions are not a JSON object; they were dropped"}));
-                    None
-                }
-            });
+            None
+        }
+    });
     Reply::Rejected {
-        message: rejection.message,
+        message,
         code: None,
         extensions,
     }
@@ -306,7 +311,7 @@ fn failed(reason: String, logs: Vec<Value>) -> Delivery {
     }
 }
 
-fn to_wit(request: &HandlerRequest<'_>) -> Request {
+fn to_wit(request: &HandlerRequest<'_>) -> WitCall {
     let session_variables = request
         .session_variables
         .as_object()
@@ -321,18 +326,16 @@ fn to_wit(request: &HandlerRequest<'_>) -> Request {
                 .collect()
         })
         .unwrap_or_default();
-    Request {
+    WitCall {
         action: request.action.name.to_owned(),
         input: request.input.to_string(),
         session_variables,
         request_query: request.request_query.to_owned(),
-        event: Event {
-            id: request.event.id.to_string(),
-            attempt: request.event.attempt,
-            created_at: request
-                .event
-                .created_at
-                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-        },
+        event_id: request.event.id.to_string(),
+        attempt: request.event.attempt,
+        created_at: request
+            .event
+            .created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
     }
 }

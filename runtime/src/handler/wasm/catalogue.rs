@@ -9,10 +9,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::registry::{Loaded, Resolved};
-use super::state::HostState;
-use super::{
-    HandlerConfig, InvalidComponent, WasmError, WasmHost, WasmRef, bindings, compiler, component,
-};
+use super::world::HandlerPre;
+use super::{HandlerConfig, InvalidComponent, WasmError, WasmHost, WasmRef, compiler, component};
 use crate::store::StoredHandler;
 
 /// The stored handler versions, as metadata validation sees them: an action may only name a
@@ -64,18 +62,23 @@ pub struct HandlerInfo {
     pub activated_at: chrono::DateTime<chrono::Utc>,
     pub active: bool,
     pub config: Value,
+    /// The WIT world the version implements (`hookwing:action/action-handler@0.2.0`), when
+    /// this server has it compiled (the active version always).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub world: Option<&'static str>,
 }
 
 impl HandlerInfo {
-    fn from_stored(stored: &StoredHandler, active: bool) -> Self {
+    fn from_stored(stored: &StoredHandler, loaded: Option<&Loaded>) -> Self {
         Self {
             name: stored.name.clone(),
             sha256: stored.sha256.clone(),
             size_bytes: stored.size_bytes,
             uploaded_at: stored.uploaded_at.0,
             activated_at: stored.activated_at.0,
-            active,
+            active: loaded.is_some(),
             config: stored.config.clone(),
+            world: loaded.map(|loaded| loaded.pre.world()),
         }
     }
 }
@@ -129,10 +132,7 @@ impl WasmHost {
         ))
     }
 
-    async fn compile(
-        &self,
-        bytes: Vec<u8>,
-    ) -> Result<bindings::ActionHandlerPre<HostState>, InvalidComponent> {
+    async fn compile(&self, bytes: Vec<u8>) -> Result<HandlerPre, InvalidComponent> {
         let engine = self.engine.clone();
         let linker = self.linker.clone();
         let max = self.settings.max_handler_bytes;
@@ -224,9 +224,12 @@ impl WasmHost {
             .map_or(Activation::NoSuchVersion, Activation::Activated))
     }
 
-    /// Deletes every version of `name`; false if there was none.
+    /// Deletes every version of `name`, and its key-value state; false if there was none.
     pub async fn delete(&self, name: &str) -> Result<bool, WasmError> {
         let deleted = self.store.delete_handler(name).await? > 0;
+        if deleted {
+            self.store.delete_state_namespace(name).await?;
+        }
         let mut active = HashMap::clone(&self.registry.active());
         active.remove(name);
         let versions = self.store.handler_versions().await?;
@@ -245,7 +248,10 @@ impl WasmHost {
             .map(|v| {
                 HandlerInfo::from_stored(
                     v,
-                    active.get(&v.name).is_some_and(|a| a.sha256 == v.sha256),
+                    active
+                        .get(&v.name)
+                        .filter(|a| a.sha256 == v.sha256)
+                        .map(AsRef::as_ref),
                 )
             })
             .collect()
@@ -264,7 +270,8 @@ impl WasmHost {
             .iter()
             .filter(|v| v.name == name)
             .map(|v| {
-                HandlerInfo::from_stored(v, active.get(name).is_some_and(|a| a.sha256 == v.sha256))
+                let loaded = active.get(name).filter(|a| a.sha256 == v.sha256);
+                HandlerInfo::from_stored(v, loaded.map(AsRef::as_ref))
             })
             .collect()
     }

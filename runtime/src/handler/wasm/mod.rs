@@ -2,22 +2,25 @@
 //! `Component`, `InstancePre`), instantiate per call in a fresh `Store` with limits and a
 //! deadline, and map what happened onto the same [`Reply`](super::Reply) classes webhooks
 //! produce. The [`WasmHost`] is set up here; its upload/version catalogue is in `catalogue`,
-//! the call path in `call`.
+//! the call path in `call`, the versions of the world in `world`, key-value state in `kv`.
 
-/// Generated host bindings of the handler world; public so embedders (and the benchmark's
-/// bare-wasmtime baseline) can drive a handler component without this host.
+/// Generated host bindings of the handler worlds, one module per version; public so
+/// embedders (and the benchmark's bare-wasmtime baseline) can drive a handler component
+/// without this host.
 pub mod bindings;
 mod call;
 mod catalogue;
 pub mod compiler;
 mod component;
 mod engine;
+mod kv;
 mod offload;
 mod outbound;
 mod pinned;
 pub mod recording;
 mod registry;
 mod state;
+mod world;
 
 use std::sync::Arc;
 
@@ -28,8 +31,10 @@ pub use catalogue::{Activation, HandlerInfo, KnownHandlers};
 pub use compiler::CompileBudget;
 pub use component::InvalidComponent;
 pub use engine::{EngineSettings, tune_slot_reuse};
+pub use kv::{KvLimits, StateWrites};
 pub use registry::HandlerConfig;
 
+use self::kv::KvService;
 use self::registry::Registry;
 use self::state::HostState;
 use crate::store;
@@ -108,6 +113,7 @@ pub struct WasmSettings {
     pub max_handler_bytes: usize,
     pub default_memory_mib: u32,
     pub compile: CompileBudget,
+    pub kv: KvLimits,
 }
 
 impl From<&crate::config::WasmConfig> for WasmSettings {
@@ -124,6 +130,13 @@ impl From<&crate::config::WasmConfig> for WasmSettings {
                 program: wasm.compiler.clone(),
                 timeout: std::time::Duration::from_secs(wasm.compile_timeout_secs),
                 memory_bytes: wasm.compile_memory_mib << 20,
+            },
+            kv: KvLimits {
+                max_value_bytes: wasm.kv_max_value_bytes,
+                quota: store::StateQuota {
+                    max_keys: i64::from(wasm.kv_max_keys),
+                    max_bytes: i64::try_from(wasm.kv_max_bytes).unwrap_or(i64::MAX),
+                },
             },
         }
     }
@@ -142,6 +155,8 @@ pub struct WasmHost {
     instances: Arc<tokio::sync::Semaphore>,
     /// Where calls that keep computing run, off the request-serving threads.
     guests: Arc<offload::GuestThreads>,
+    /// Handlers' key-value state.
+    kv: Arc<KvService>,
 }
 
 impl WasmHost {
@@ -160,6 +175,7 @@ impl WasmHost {
         let engine = engine::build(&settings.engine)?;
         engine::start_epoch_ticker(&engine);
         let linker = Arc::new(linker(&engine)?);
+        let kv = Arc::new(KvService::new(store.clone(), settings.kv));
         let host = Self {
             engine,
             linker,
@@ -171,6 +187,7 @@ impl WasmHost {
             settings,
             instantiation,
             guests: Arc::new(offload::GuestThreads::start()?),
+            kv,
         };
         host.reload().await?;
         Ok(host)
@@ -183,8 +200,12 @@ fn linker(engine: &Engine) -> Result<Linker<HostState>, WasmError> {
     let setup = |linker: &mut Linker<HostState>| -> wasmtime::Result<()> {
         wasmtime_wasi::p2::add_to_linker_async(linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
-        bindings::log::add_to_linker::<_, HasSelf<HostState>>(linker, |state| state)?;
-        bindings::config::add_to_linker::<_, HasSelf<HostState>>(linker, |state| state)?;
+        use bindings::{v0_1, v0_2};
+        v0_1::log::add_to_linker::<_, HasSelf<HostState>>(linker, |state| state)?;
+        v0_1::config::add_to_linker::<_, HasSelf<HostState>>(linker, |state| state)?;
+        v0_2::log::add_to_linker::<_, HasSelf<HostState>>(linker, |state| state)?;
+        v0_2::config::add_to_linker::<_, HasSelf<HostState>>(linker, |state| state)?;
+        v0_2::kv::add_to_linker::<_, HasSelf<HostState>>(linker, |state| state)?;
         Ok(())
     };
     setup(&mut linker).map_err(|e| WasmError::Engine(format!("{e:#}")))?;

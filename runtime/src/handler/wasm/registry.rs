@@ -9,9 +9,8 @@ use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
-use super::bindings::ActionHandlerPre;
 use super::outbound::OutboundPolicy;
-use super::state::HostState;
+use super::world::HandlerPre;
 use crate::store::StoredHandler;
 
 /// The JSON config uploaded with a handler.
@@ -43,8 +42,10 @@ pub struct HandlerConfig {
 /// A compiled, ready-to-instantiate handler version.
 pub struct Loaded {
     pub name: String,
+    /// The key-value namespace of its calls: the handler's name, shared by its versions.
+    pub kv_namespace: Arc<str>,
     pub sha256: String,
-    pub pre: ActionHandlerPre<HostState>,
+    pub pre: HandlerPre,
     pub memory_limit: usize,
     pub config: Arc<BTreeMap<String, String>>,
     pub policy: Arc<OutboundPolicy>,
@@ -59,7 +60,7 @@ impl Loaded {
     pub fn new(
         name: &str,
         sha256: &str,
-        pre: ActionHandlerPre<HostState>,
+        pre: HandlerPre,
         config: &HandlerConfig,
         default_memory_mib: u32,
         fair_share: usize,
@@ -67,6 +68,7 @@ impl Loaded {
         let memory_mib = config.memory_limit_mib.unwrap_or(default_memory_mib);
         Self {
             name: name.to_owned(),
+            kv_namespace: Arc::from(name),
             sha256: sha256.to_owned(),
             pre,
             memory_limit: usize::try_from(memory_mib).unwrap_or(usize::MAX) << 20,

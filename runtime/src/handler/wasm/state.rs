@@ -1,6 +1,7 @@
 //! What one call's `Store` holds: an empty WASI context (no files, no environment, no network
-//! but `wasi:http` through [`Outbound`]), resource limits, the handler's config values, and the
-//! log lines the guest writes.
+//! but `wasi:http` through [`Outbound`]), resource limits, the handler's config values, its
+//! key-value namespace, and the log lines the guest writes. The host interfaces are
+//! implemented here once, for every version of the world.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -12,7 +13,8 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use super::bindings::{config, log};
+use super::bindings::{v0_1, v0_2};
+use super::kv::{KvFailure, KvSession};
 use super::outbound::{Outbound, OutboundPolicy, Tap};
 
 /// Log lines kept per attempt; more are counted, not stored, so a chatty guest cannot grow the
@@ -31,6 +33,7 @@ pub struct HostState {
     hooks: Outbound,
     pub limits: StoreLimits,
     config: Arc<BTreeMap<String, String>>,
+    kv: KvSession,
     logs: Vec<Value>,
     dropped_lines: usize,
     stdout: MemoryOutputPipe,
@@ -52,6 +55,7 @@ impl HostState {
         config: Arc<BTreeMap<String, String>>,
         policy: Arc<OutboundPolicy>,
         tap: Tap,
+        kv: KvSession,
         tag: LogTag,
     ) -> Self {
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
@@ -82,6 +86,7 @@ impl HostState {
                 .trap_on_grow_failure(true)
                 .build(),
             config,
+            kv,
             logs: Vec::new(),
             dropped_lines: 0,
             stdout,
@@ -136,16 +141,9 @@ impl WasiHttpView for HostState {
     }
 }
 
-impl log::Host for HostState {
-    fn log(&mut self, level: log::Level, message: String) {
-        let level = match level {
-            log::Level::Trace => "trace",
-            log::Level::Debug => "debug",
-            log::Level::Info => "info",
-            log::Level::Warn => "warn",
-            log::Level::Error => "error",
-        };
-        let mut message = message;
+impl HostState {
+    /// One line the guest logged at `level`: to the server's log, and kept with the attempt.
+    fn log_line(&mut self, level: &'static str, mut message: String) {
         if message.len() > MAX_LOG_LINE_BYTES {
             let mut cut = MAX_LOG_LINE_BYTES;
             while !message.is_char_boundary(cut) {
@@ -168,8 +166,71 @@ impl log::Host for HostState {
     }
 }
 
-impl config::Host for HostState {
-    fn get(&mut self, key: String) -> Option<String> {
-        self.config.get(&key).cloned()
+/// `log` and `config` for each version of the world: the same records under another package
+/// version.
+macro_rules! log_and_config {
+    ($($version:ident),+) => {$(
+        impl $version::log::Host for HostState {
+            fn log(&mut self, level: $version::log::Level, message: String) {
+                use $version::log::Level;
+                let level = match level {
+                    Level::Trace => "trace",
+                    Level::Debug => "debug",
+                    Level::Info => "info",
+                    Level::Warn => "warn",
+                    Level::Error => "error",
+                };
+                self.log_line(level, message);
+            }
+        }
+
+        impl $version::config::Host for HostState {
+            fn get(&mut self, key: String) -> Option<String> {
+                self.config.get(&key).cloned()
+            }
+        }
+    )+};
+}
+
+log_and_config!(v0_1, v0_2);
+
+fn to_wit(failure: KvFailure) -> v0_2::kv::Error {
+    use v0_2::kv::Error;
+    match failure {
+        KvFailure::Invalid(message) => Error::Invalid(message),
+        KvFailure::QuotaExceeded(message) => Error::QuotaExceeded(message),
+        unavailable @ KvFailure::Unavailable => Error::Unavailable(unavailable.to_string()),
+    }
+}
+
+impl v0_2::kv::Host for HostState {
+    async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, v0_2::kv::Error> {
+        self.kv.get(key).await.map_err(to_wit)
+    }
+
+    async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), v0_2::kv::Error> {
+        self.kv.set(key, value, ttl_ms).await.map_err(to_wit)
+    }
+
+    async fn delete(&mut self, key: String) -> Result<bool, v0_2::kv::Error> {
+        self.kv.delete(key).await.map_err(to_wit)
+    }
+
+    async fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, v0_2::kv::Error> {
+        self.kv
+            .compare_and_swap(key, expected, new, ttl_ms)
+            .await
+            .map_err(to_wit)
     }
 }

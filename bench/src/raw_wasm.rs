@@ -204,11 +204,8 @@ async fn hosted(wasm: &[u8], duration: Duration) -> anyhow::Result<RawResult> {
     let mut config = hookwing::Config::defaults();
     config.wasm.cache_dir = scratch.path().join("cache");
     let settings = hookwing::handler::wasm::WasmSettings::from(&config.wasm);
-    let histogram = prometheus::Histogram::with_opts(prometheus::HistogramOpts::new(
-        "instantiation",
-        "instantiation",
-    ))?;
-    let host = WasmHost::start(store, settings, histogram).await?;
+    let metrics = hookwing::telemetry::Metrics::new();
+    let host = WasmHost::start(store, settings, (&metrics).into()).await?;
     host.upload("user-login", wasm.to_vec(), HandlerConfig::default())
         .await?;
     let handler = WasmRef::parse("user-login").map_err(anyhow::Error::msg)?;

@@ -25,6 +25,8 @@ pub struct Metrics {
     pub attempts: HistogramVec,
     /// Time to instantiate a wasm handler for one call.
     pub wasm_instantiation: Histogram,
+    /// Handlers' key-value operations by operation and outcome.
+    pub handler_state: HistogramVec,
     /// Store operations by name.
     pub store: HistogramVec,
     queue_depth: IntGaugeVec,
@@ -71,6 +73,14 @@ impl Metrics {
             "hookwing_wasm_instantiation_seconds",
             "Time to instantiate a wasm handler for one call",
         ))
+        .expect("valid metric");
+        let handler_state = HistogramVec::new(
+            histogram(
+                "hookwing_handler_state_operation_seconds",
+                "Handlers' key-value operations, by operation and outcome",
+            ),
+            &["operation", "outcome"],
+        )
         .expect("valid metric");
         let store = HistogramVec::new(
             histogram(
@@ -130,6 +140,7 @@ impl Metrics {
             Box::new(build_info),
             Box::new(attempts.clone()),
             Box::new(wasm_instantiation.clone()),
+            Box::new(handler_state.clone()),
             Box::new(store.clone()),
             Box::new(queue_depth.clone()),
             Box::new(queue_oldest_due.clone()),
@@ -144,6 +155,7 @@ impl Metrics {
             invocations,
             attempts,
             wasm_instantiation,
+            handler_state,
             store,
             queue_depth,
             queue_oldest_due,

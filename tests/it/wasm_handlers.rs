@@ -301,7 +301,61 @@ async fn new_versions_activate_atomically_and_pins_keep_old_ones(backend: Backen
         (status, body["code"].as_str()),
         (400, Some("invalid-request"))
     );
+
+    // A prefix that starts two versions names neither: refused, and the active one stays.
+    let shared = upload_until_two_share_a_first_digit(&server, "twins").await;
+    let (_, before) = server.handlers_api(Method::GET, "/twins").await;
+    let (status, body) = server
+        .admin_request(
+            Method::POST,
+            &format!("/v1/handlers/twins/versions/{shared}/activate"),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid-request")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("give more of the sha256")),
+        "{body}"
+    );
+    let (_, after) = server.handlers_api(Method::GET, "/twins").await;
+    assert_eq!(
+        after["sha256"], before["sha256"],
+        "the active version stays"
+    );
     server.stop().await;
+}
+
+/// Uploads versions of one component (told apart by a custom section, which changes the
+/// bytes and nothing else) until two versions' sha256 start with the same hex digit, as one
+/// must by the seventeenth; that digit.
+async fn upload_until_two_share_a_first_digit(server: &TestServer, name: &str) -> char {
+    let wasm = guest_wasm("user-login");
+    let mut seen = std::collections::HashSet::new();
+    for n in 0..17_u8 {
+        let section_name = b"hookwing-test";
+        let payload = [n];
+        let mut bytes = wasm.clone();
+        bytes.push(0); // custom section
+        bytes.push(u8::try_from(1 + section_name.len() + payload.len()).expect("small"));
+        bytes.push(u8::try_from(section_name.len()).expect("small"));
+        bytes.extend_from_slice(section_name);
+        bytes.extend_from_slice(&payload);
+        let (status, body) = server.upload_handler(name, bytes, None).await;
+        assert_eq!(status, 200, "{body}");
+        let first = body["sha256"]
+            .as_str()
+            .and_then(|sha| sha.chars().next())
+            .expect("a sha256");
+        if !seen.insert(first) {
+            return first;
+        }
+    }
+    unreachable!("17 versions over 16 hex digits: two share one")
 }
 
 async fn handlers_in_use_cannot_be_deleted_and_unknown_handlers_cannot_be_used(backend: Backend) {

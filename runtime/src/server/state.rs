@@ -95,12 +95,7 @@ impl AppState {
         )?;
         let metrics = Metrics::new();
         let wasm = Arc::new(
-            WasmHost::start(
-                store.clone(),
-                (&config.wasm).into(),
-                metrics.wasm_instantiation.clone(),
-            )
-            .await?,
+            WasmHost::start(store.clone(), (&config.wasm).into(), (&metrics).into()).await?,
         );
         let dispatcher = Dispatcher::new(
             store.clone(),

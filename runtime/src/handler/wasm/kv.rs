@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::Semaphore;
@@ -58,20 +58,42 @@ pub enum StateWrites {
 pub struct KvService {
     store: Store,
     limits: KvLimits,
+    operations: prometheus::HistogramVec,
     runtime: tokio::runtime::Handle,
     in_flight: Arc<Semaphore>,
 }
 
 impl KvService {
     /// A service on `store`, driven by the current runtime (the server's).
-    pub fn new(store: Store, limits: KvLimits) -> Self {
+    pub fn new(store: Store, limits: KvLimits, operations: prometheus::HistogramVec) -> Self {
         let in_flight = Arc::new(Semaphore::new((store.pool_size() / 2).max(1)));
         Self {
             store,
             limits,
+            operations,
             runtime: tokio::runtime::Handle::current(),
             in_flight,
         }
+    }
+
+    /// Runs `work`, one `operation` of a call, and counts its outcome and time.
+    async fn measured<T>(
+        &self,
+        operation: &str,
+        work: impl Future<Output = Result<T, KvFailure>>,
+    ) -> Result<T, KvFailure> {
+        let started = Instant::now();
+        let result = work.await;
+        let outcome = match &result {
+            Ok(_) => "ok",
+            Err(KvFailure::Invalid(_)) => "invalid",
+            Err(KvFailure::QuotaExceeded(_)) => "quota_exceeded",
+            Err(KvFailure::Unavailable) => "unavailable",
+        };
+        self.operations
+            .with_label_values(&[operation, outcome])
+            .observe(started.elapsed().as_secs_f64());
+        result
     }
 
     /// Runs the store operation `operation` makes on the server's runtime, once a
@@ -203,6 +225,41 @@ impl KvSession {
             .await
     }
 
+    pub async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvFailure> {
+        let service = Arc::clone(&self.service);
+        service.measured("get", self.get_unmeasured(key)).await
+    }
+
+    pub async fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_ms: Option<u64>,
+    ) -> Result<(), KvFailure> {
+        let service = Arc::clone(&self.service);
+        let work = self.set_unmeasured(key, value, ttl_ms);
+        service.measured("set", work).await
+    }
+
+    pub async fn delete(&mut self, key: String) -> Result<bool, KvFailure> {
+        let service = Arc::clone(&self.service);
+        service
+            .measured("delete", self.delete_unmeasured(key))
+            .await
+    }
+
+    pub async fn compare_and_swap(
+        &mut self,
+        key: String,
+        expected: Option<Vec<u8>>,
+        new: Option<Vec<u8>>,
+        ttl_ms: Option<u64>,
+    ) -> Result<bool, KvFailure> {
+        let service = Arc::clone(&self.service);
+        let work = self.compare_and_swap_unmeasured(key, expected, new, ttl_ms);
+        service.measured("compare_and_swap", work).await
+    }
+
     /// Runs a write that the namespace's quota may refuse, with what every write needs.
     async fn write<T, Fut>(
         &self,
@@ -222,12 +279,12 @@ impl KvSession {
             .map_err(|over| Self::over_quota(over, quota))
     }
 
-    pub async fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, KvFailure> {
+    async fn get_unmeasured(&mut self, key: String) -> Result<Option<Vec<u8>>, KvFailure> {
         self.admit(&key)?;
         self.current(&key).await
     }
 
-    pub async fn set(
+    async fn set_unmeasured(
         &mut self,
         key: String,
         value: Vec<u8>,
@@ -252,7 +309,7 @@ impl KvSession {
         .await
     }
 
-    pub async fn delete(&mut self, key: String) -> Result<bool, KvFailure> {
+    async fn delete_unmeasured(&mut self, key: String) -> Result<bool, KvFailure> {
         self.admit(&key)?;
         if self.overlay.is_some() {
             let existed = self.current(&key).await?.is_some();
@@ -267,7 +324,7 @@ impl KvSession {
             .await
     }
 
-    pub async fn compare_and_swap(
+    async fn compare_and_swap_unmeasured(
         &mut self,
         key: String,
         expected: Option<Vec<u8>>,

@@ -142,6 +142,24 @@ impl From<&crate::config::WasmConfig> for WasmSettings {
     }
 }
 
+/// What the host measures.
+#[derive(Clone)]
+pub struct WasmMetrics {
+    /// Time to instantiate a component for one call.
+    pub instantiation: prometheus::Histogram,
+    /// Key-value operations, by `operation` and `outcome`.
+    pub state_operations: prometheus::HistogramVec,
+}
+
+impl From<&crate::telemetry::Metrics> for WasmMetrics {
+    fn from(metrics: &crate::telemetry::Metrics) -> Self {
+        Self {
+            instantiation: metrics.wasm_instantiation.clone(),
+            state_operations: metrics.handler_state.clone(),
+        }
+    }
+}
+
 /// Runs WebAssembly handlers. One per server.
 pub struct WasmHost {
     engine: Engine,
@@ -170,12 +188,16 @@ impl WasmHost {
     pub async fn start(
         store: store::Store,
         settings: WasmSettings,
-        instantiation: prometheus::Histogram,
+        metrics: WasmMetrics,
     ) -> Result<Self, WasmError> {
+        let WasmMetrics {
+            instantiation,
+            state_operations,
+        } = metrics;
         let engine = engine::build(&settings.engine)?;
         engine::start_epoch_ticker(&engine);
         let linker = Arc::new(linker(&engine)?);
-        let kv = Arc::new(KvService::new(store.clone(), settings.kv));
+        let kv = Arc::new(KvService::new(store.clone(), settings.kv, state_operations));
         let host = Self {
             engine,
             linker,

@@ -149,7 +149,6 @@ pub enum NewCommand {
 #[derive(Debug, Clone, Args)]
 pub struct RemoteArgs {
     /// The server's base URL (default: http:// + the configured listen address)
-    /// [env: HOOKWING_SERVER_URL]
     #[arg(long, global = true, value_name = "URL", env = "HOOKWING_SERVER_URL")]
     pub server: Option<String>,
     /// The server's admin secret (default: the configured one) [env: HOOKWING_ADMIN_SECRET]
@@ -213,12 +212,18 @@ pub enum HandlersCommand {
         /// The component (`.wasm`, built for wasm32-wasip2).
         wasm: PathBuf,
         /// The handler's JSON config: allowed_hosts, allow_private_network, memory_limit_mib,
-        /// max_concurrency, config (any UTF-8).
+        /// max_concurrency, record_outbound_http, config (any UTF-8).
         #[arg(long, value_name = "FILE")]
         handler_config: Option<PathBuf>,
     },
-    /// List uploaded handlers.
+    /// List uploaded handlers (their active versions).
     List,
+    /// Show handler NAME: every stored version (the active one first, with the WIT world it
+    /// implements) and the actions that use it.
+    Show {
+        /// Handler name.
+        name: String,
+    },
     /// Make a stored version of handler NAME the active one again (a rollback).
     Activate {
         /// Handler name.

@@ -148,7 +148,11 @@ impl Served {
                     &from_dir,
                     MetadataSource::Directory,
                 )
-                .await?;
+                .await
+                .map_err(|error| LoadError::InvalidDirectory {
+                    dir: dir.clone(),
+                    error,
+                })?;
                 metadata = from_dir;
                 tracing::info!(dir = %dir.display(), version, "applied metadata directory");
             }
@@ -298,6 +302,11 @@ pub enum LoadError {
     Directory(#[from] directory::DirectoryError),
     #[error("stored metadata is invalid: {0}")]
     Commit(#[from] CommitError),
+    #[error("metadata directory {} is invalid: {error}", dir.display())]
+    InvalidDirectory {
+        dir: std::path::PathBuf,
+        error: CommitError,
+    },
     #[error(
         "the stored metadata (resource version {version}) was changed through the API since a \
          metadata directory was last applied; starting with {dir} would discard:\n{}\n\
@@ -344,6 +353,22 @@ fn relative_to_request(
                 error.error
             ),
         );
+    }
+    // The types an action uses are gone because this request (or one in its bulk) replaced
+    // them all.
+    let replaces_types = request.kind == "set_custom_types"
+        || (request.kind == "bulk"
+            && request.args.as_array().is_some_and(|operations| {
+                operations
+                    .iter()
+                    .any(|operation| operation["type"] == "set_custom_types")
+            }));
+    if replaces_types && error.code == "not-exists" && error.path.starts_with("$.actions[") {
+        error.error.push_str(
+            " (set_custom_types replaces every custom type: include the types the existing \
+             actions use)",
+        );
+        return error;
     }
     if !matches!(request.kind.as_str(), "create_action" | "update_action") {
         return error;

@@ -264,6 +264,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                         .await?
                 }
                 HandlersCommand::List => client.list_handlers().await?,
+                HandlersCommand::Show { name } => client.handler(&name).await?,
                 HandlersCommand::Activate { name, sha256 } => {
                     client.activate_handler(&name, &sha256).await?
                 }

@@ -204,6 +204,23 @@ async fn invalid_metadata_is_refused_with_a_path_and_changes_nothing(backend: Ba
         .await;
     assert_eq!(after, before, "a refused request must change nothing");
     assert!(root_fields(&server, "mutationType").await.is_empty());
+
+    // Replacing the custom types without the ones an action uses says why it failed.
+    server
+        .metadata_ok(login_action("http://localhost/x", json!({})))
+        .await;
+    let (status, error) = server
+        .metadata(json!({"type": "bulk", "args": [
+            {"type": "set_custom_types", "args": {"objects": [
+                {"name": "Greeting", "fields": [{"name": "message", "type": "String!"}]}]}}]}))
+        .await;
+    assert_eq!((status, error["code"].as_str()), (400, Some("not-exists")));
+    assert!(
+        error["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("set_custom_types replaces every custom type")),
+        "{error}"
+    );
     server.stop().await;
 }
 
@@ -321,6 +338,21 @@ async fn quickstart_metadata_directory_serves_its_example_action(backend: Backen
     let dir =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/quickstart/metadata");
     let db = TestDb::new(backend).await;
+    // Without the variable its handler names, the start is refused, naming the directory.
+    let mut config = hookwing::Config::defaults();
+    config.database_url = db.url.clone();
+    config.environment = hookwing::config::Environment::default();
+    config.metadata_dir = Some(dir.clone());
+    config.wasm.cache_dir = std::env::temp_dir().join("hookwing-test-wasm-cache");
+    let refused = match hookwing::server::AppState::start(config).await {
+        Ok(_) => panic!("started without QUICKSTART_WEBHOOK_URL"),
+        Err(error) => error.to_string(),
+    };
+    assert!(
+        refused.starts_with(&format!("metadata directory {} is invalid", dir.display()))
+            && refused.contains("QUICKSTART_WEBHOOK_URL"),
+        "{refused}"
+    );
     let server = TestServer::start_with(&db, |config| {
         config.metadata_dir = Some(dir);
         config.environment = config

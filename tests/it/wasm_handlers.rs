@@ -566,6 +566,23 @@ async fn operator_commands_manage_handlers_through_the_server(backend: Backend) 
     assert_eq!(uploaded["config"], json!({"config": {"password": "pw"}}));
     let listed = admin.list_handlers().await.expect("list");
     assert_eq!(listed["handlers"][0]["name"], "login");
+    // `hookwing handlers show`: every version, the active one with its world.
+    let shown = tokio::process::Command::new(env!("CARGO_BIN_EXE_hookwing-under-test"))
+        .args(["handlers", "show", "login", "--server", &server.url])
+        .args(["--admin-secret", "s3cret"])
+        .output()
+        .await
+        .expect("hookwing handlers show");
+    assert!(shown.status.success(), "{shown:?}");
+    let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    assert_eq!(
+        shown["versions"][0]["sha256"], uploaded["sha256"],
+        "{shown}"
+    );
+    assert_eq!(
+        shown["versions"][0]["world"],
+        "hookwing:action/action-handler@0.2.0"
+    );
 
     std::fs::write(&config, "{not json").expect("write config");
     let bad = admin

@@ -90,8 +90,30 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let mut by_handlers = Vec::new();
     for &count in steps.handlers {
         eprintln!("bench: scale, {count} handlers");
-        let rate = handlers_step(args, &servers, &fresh_dir()?, count, &mut report).await?;
+        let rate = handlers_step(
+            args,
+            &servers,
+            &fresh_dir()?,
+            count,
+            Layout::OneEach,
+            &mut report,
+        )
+        .await?;
         by_handlers.push((count, rate));
+    }
+    // The most actions again, all on one handler: what spreading calls over actions costs,
+    // apart from what spreading them over components does.
+    if let Some(&most) = steps.handlers.last().filter(|&&most| most > 1) {
+        eprintln!("bench: scale, 1 handler behind {most} actions");
+        handlers_step(
+            args,
+            &servers,
+            &fresh_dir()?,
+            most,
+            Layout::Shared,
+            &mut report,
+        )
+        .await?;
     }
     let mut create_ms = Vec::new();
     for &(actions, roles) in steps.metadata {
@@ -209,19 +231,33 @@ fn variant(wasm: &[u8], index: usize) -> Vec<u8> {
     bytes
 }
 
-/// `count` handlers, one action each; calls spread evenly over them.
+/// How a handlers step's actions are handled.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Each action by a component of its own (the same code, told apart by a custom section).
+    OneEach,
+    /// Every action by one component.
+    Shared,
+}
+
+/// `count` actions, handled as `layout` says; calls spread evenly over the actions.
 async fn handlers_step(
     args: &RunArgs,
     servers: &Servers,
     database: &Database,
     count: usize,
+    layout: Layout,
     report: &mut Report,
 ) -> anyhow::Result<f64> {
     let server = servers.start(database, "scale", true).await?;
     let url = server.announced.clone();
     let wasm = std::fs::read(crate::USER_LOGIN_WASM)?;
     let mut operations = vec![user_info_types()];
-    for index in 0..count {
+    let handlers = match layout {
+        Layout::OneEach => count,
+        Layout::Shared => 1,
+    };
+    for index in 0..handlers {
         upload_handler(
             admin_client(),
             &url,
@@ -229,9 +265,11 @@ async fn handlers_step(
             variant(&wasm, index),
         )
         .await?;
+    }
+    for index in 0..count {
         operations.push(create_action(
             &format!("call{index}"),
-            &format!("wasm://h{index}"),
+            &format!("wasm://h{}", index % handlers),
         ));
     }
     post(
@@ -249,12 +287,13 @@ async fn handlers_step(
     };
     let measured = load::run(&target, args.clients(), args.amount()).await?;
     let rss = server.stop().await;
-    report.rows.push(Row::from_load(
-        &format!("sync WASM over {count} handler(s)"),
-        args.clients(),
-        &measured,
-        rss,
-    ));
+    let name = match layout {
+        Layout::OneEach => format!("sync WASM over {count} handler(s)"),
+        Layout::Shared => format!("sync WASM, 1 handler behind {count} actions"),
+    };
+    report
+        .rows
+        .push(Row::from_load(&name, args.clients(), &measured, rss));
     Ok(measured.per_second())
 }
 

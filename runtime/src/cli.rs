@@ -39,7 +39,7 @@ pub enum Command {
         #[command(subcommand)]
         command: MetadataCommand,
     },
-    /// Upload, list, activate or delete WebAssembly handlers on a running server.
+    /// Upload, list, show, activate or delete WebAssembly handlers on a running server.
     Handlers {
         #[command(flatten)]
         remote: RemoteArgs,

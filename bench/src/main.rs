@@ -20,6 +20,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+/// The benchmark's servers are this binary in another role: they allocate as the `hookwing`
+/// binary does (see its `main.rs`), so that what is measured is what runs.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// The `user-login` guest example, built by build.rs.
 pub const USER_LOGIN_WASM: &str = env!("USER_LOGIN_WASM");
 
@@ -68,6 +73,20 @@ pub struct RunArgs {
     /// 0/100k/1M rows in the log (docs/BENCHMARKS.md); a full run ends with these steps too.
     #[arg(long)]
     pub scale: bool,
+    /// Which scale steps run (comma-separated); all by default.
+    #[arg(long, value_delimiter = ',', value_enum)]
+    pub scale_steps: Vec<ScaleStep>,
+}
+
+/// A group of scale steps, for `--scale-steps`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScaleStep {
+    /// Calls spread over 1, 10 and 100 handlers, and one handler behind the most actions.
+    Handlers,
+    /// `create_action` and memory with 10 to 1,000 actions of 1 or 20 roles.
+    Metadata,
+    /// Throughput and `GET /v1/events` with 0 to 1,000,000 rows in the log.
+    Rows,
 }
 
 /// A group of scenarios, for `--only`.
@@ -91,6 +110,11 @@ impl RunArgs {
     /// Whether `scenario` runs: every one, unless `--only` names some.
     pub fn selected(&self, scenario: Scenario) -> bool {
         self.only.is_empty() || self.only.contains(&scenario)
+    }
+
+    /// Whether the scale steps of `step` run: all, unless `--scale-steps` names some.
+    pub fn scale_step(&self, step: ScaleStep) -> bool {
+        self.scale_steps.is_empty() || self.scale_steps.contains(&step)
     }
 
     /// Warm-up and measuring time of one throughput scenario.

@@ -9,7 +9,6 @@ use anyhow::{Context as _, ensure};
 use diesel::{Connection as _, RunQueryDsl as _, SqliteConnection};
 use serde_json::{Value, json};
 
-use crate::RunArgs;
 use crate::load::{self, Latencies, Target};
 use crate::report::{Ratio, Report, Row, Target as Goal};
 use crate::scenarios::{
@@ -17,6 +16,7 @@ use crate::scenarios::{
     upload_handler, user_info_types,
 };
 use crate::server::ADMIN_SECRET;
+use crate::{RunArgs, ScaleStep};
 
 /// The steps of one run: the full curve, or a tiny one that only checks the mode runs.
 struct Steps {
@@ -62,7 +62,25 @@ const LISTINGS: [(&str, &str); 5] = [
 ];
 
 pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
-    let steps = if args.short { &SHORT } else { &FULL };
+    let all = if args.short { &SHORT } else { &FULL };
+    let steps = &Steps {
+        handlers: if args.scale_step(ScaleStep::Handlers) {
+            all.handlers
+        } else {
+            &[]
+        },
+        metadata: if args.scale_step(ScaleStep::Metadata) {
+            all.metadata
+        } else {
+            &[]
+        },
+        rows: if args.scale_step(ScaleStep::Rows) {
+            all.rows
+        } else {
+            &[]
+        },
+        ..*all
+    };
     let scratch = tempfile::tempdir()?;
     let servers = Servers {
         cache_dir: scratch.path().join("wasm-cache"),

@@ -83,6 +83,8 @@ pub enum CommitError {
     Conflict { presented: i64, stored: i64 },
     #[error(transparent)]
     Store(#[from] store::Error),
+    #[error("cannot write the metadata as JSON: {0}")]
+    Encode(serde_json::Error),
 }
 
 impl CommitError {
@@ -96,6 +98,7 @@ impl CommitError {
                 MetadataError::new("conflict", "$", self.to_string())
             }
             Self::Store(_) => MetadataError::new("unexpected", "$", "database query error"),
+            Self::Encode(_) => MetadataError::new("unexpected", "$", "cannot store the metadata"),
         }
     }
 }
@@ -209,7 +212,13 @@ impl Served {
             return Ok(false);
         };
         let metadata = parse_stored(stored.document)?;
-        let catalog = validate(&metadata, &self.environment, &self.wasm.known())?;
+        let catalog = validate::check_change(
+            &live.catalog,
+            &metadata,
+            &self.environment,
+            &self.wasm.known(),
+        )?
+        .with(metadata);
         log_warnings(&catalog.warnings);
         let next = build_live(
             self.limits,
@@ -225,8 +234,9 @@ impl Served {
         Ok(true)
     }
 
-    /// Applies one metadata API request: edit, validate the whole result, persist, swap the
-    /// schema, then run side effects. Nothing changes unless every step before the swap works.
+    /// Applies one metadata API request: edit, validate the result (resolving only what the
+    /// edit changed, see [`validate::check_change`]), persist, swap the schema, then run side
+    /// effects. Nothing changes unless every step before the swap works.
     pub async fn apply(&self, request: &ops::Request) -> Result<Value, CommitError> {
         let guard = self.writes.lock().await;
         let live = self.current();
@@ -246,15 +256,17 @@ impl Served {
             return Ok(applied.response);
         }
         let handlers = self.wasm.known();
-        let catalog = validate(&metadata, &self.environment, &handlers)
-            .map_err(|error| relative_to_request(request, &metadata, error))?;
+        let checked =
+            validate::check_change(&live.catalog, &metadata, &self.environment, &handlers)
+                .map_err(|error| relative_to_request(request, &metadata, error))?;
         // What this change brought in is reported; what was there before was reported then.
-        let introduced: Vec<_> = catalog
-            .warnings
+        let introduced: Vec<_> = checked
+            .warnings()
             .iter()
             .filter(|warning| !live.catalog.warnings.contains(warning))
+            .cloned()
             .collect();
-        log_warnings(introduced.iter().copied());
+        log_warnings(&introduced);
         let mut response = applied.response;
         if let Some(fields) = response.as_object_mut()
             && !introduced.is_empty()
@@ -262,9 +274,15 @@ impl Served {
             fields.insert("warnings".into(), serde_json::json!(introduced));
         }
         let changes = diff::changes(&live.catalog.metadata, &metadata);
-        let next = build_live(self.limits, &self.dispatcher, catalog, stored)?;
+        let next = build_live(
+            self.limits,
+            &self.dispatcher,
+            checked.with(metadata),
+            stored,
+        )?;
         // Validated above: stored as it is.
-        let version = store_document(&self.store, stored, &metadata, MetadataSource::Api).await?;
+        let version =
+            store_catalog(&self.store, stored, &next.catalog, MetadataSource::Api).await?;
         self.live.store(Arc::new(Live {
             resource_version: version,
             ..next
@@ -412,6 +430,17 @@ pub async fn save(
         store_document(store, expected, metadata, source).await?,
         catalog,
     ))
+}
+
+/// Stores `catalog`'s metadata over version `expected`; returns the new version.
+async fn store_catalog(
+    store: &Store,
+    expected: i64,
+    catalog: &Catalog,
+    source: MetadataSource,
+) -> Result<i64, CommitError> {
+    let document = catalog.document().map_err(CommitError::Encode)?;
+    Ok(store.save_metadata_text(expected, document, source).await?)
 }
 
 /// Stores validated `metadata` over version `expected`; returns the new version.

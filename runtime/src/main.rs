@@ -11,6 +11,13 @@ use hookwing::handler::wasm::compiler;
 use hookwing::remote::{AdminClient, ReplayRequest};
 use tracing_subscriber::EnvFilter;
 
+/// The server allocates and frees many small values per request (JSON, GraphQL, metadata),
+/// often freeing on one thread what another allocated. jemalloc does that faster than the
+/// system allocator (sync calls about 14% faster, a metadata change at 1,000 actions twice as
+/// fast; docs/BENCHMARKS.md), for a few MiB more resident memory.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// Runs the command; a failure is printed once, as one line per cause, with exit code 1
 /// (usage errors are clap's: exit code 2). Never a backtrace: these are the user's errors.
 fn main() -> std::process::ExitCode {

@@ -56,6 +56,10 @@ fn commit_error(error: CommitError) -> AdminError {
             tracing::error!(error = %cause, "metadata write failed");
             StatusCode::INTERNAL_SERVER_ERROR
         }
+        CommitError::Encode(cause) => {
+            tracing::error!(error = %cause, "metadata write failed");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
         CommitError::Invalid(_) | CommitError::Schema(_) => StatusCode::BAD_REQUEST,
     };
     AdminError::at(status, body)

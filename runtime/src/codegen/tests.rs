@@ -3,6 +3,7 @@
 //! an intended change (then read the diff).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::{Language, Model, generate};
 use crate::metadata::Metadata;
@@ -107,7 +108,7 @@ fn unknown_actions_and_undeclared_types_are_refused() {
     let error = Model::new(&metadata(), Some("nope")).expect_err("no such action");
     assert_eq!(error.to_string(), "no action `nope` in the metadata");
     let mut broken = metadata();
-    broken.actions[1].definition.output_type = "Missing".into();
+    Arc::make_mut(&mut broken.actions[1]).definition.output_type = "Missing".into();
     let error = Model::new(&broken, Some("orderStatus")).expect_err("undeclared");
     assert_eq!(
         error.to_string(),

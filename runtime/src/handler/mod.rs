@@ -44,6 +44,15 @@ impl HandlerRef {
         Ok(Self::Webhook(WebhookTarget::new(template)))
     }
 
+    /// Whether what this refers to is there to call: a webhook always is (it is checked when
+    /// called); a component, if `handlers` has it uploaded.
+    pub fn resolves(&self, handlers: &wasm::KnownHandlers) -> bool {
+        match self {
+            Self::Webhook(_) => true,
+            Self::Wasm(wasm_ref) => handlers.contains(wasm_ref),
+        }
+    }
+
     /// A component handler that runs whichever version is active (`wasm://name`), so that an
     /// event's retries need holding to the version that ran it.
     pub fn follows_active_version(&self) -> bool {

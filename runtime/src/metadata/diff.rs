@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use super::Metadata;
 
@@ -37,9 +38,15 @@ impl fmt::Display for Change {
 /// name order.
 pub fn changes(from: &Metadata, to: &Metadata) -> Vec<Change> {
     let mut changes = Vec::new();
-    compare(&mut changes, "action", &from.actions, &to.actions, |a| {
-        &a.name
-    });
+    // Actions a change left alone are shared between the two documents: equal at a glance.
+    compare_by(
+        &mut changes,
+        "action",
+        &from.actions,
+        &to.actions,
+        |a| &a.name,
+        |a, b| Arc::ptr_eq(a, b) || a == b,
+    );
     let (old, new) = (&from.custom_types, &to.custom_types);
     compare(
         &mut changes,
@@ -76,23 +83,38 @@ fn compare<T: PartialEq>(
     to: &[T],
     name: impl Fn(&T) -> &String,
 ) {
-    let index = |items: &'_ [T]| -> BTreeMap<String, usize> {
-        items
-            .iter()
-            .enumerate()
-            .map(|(at, item)| (name(item).clone(), at))
-            .collect()
-    };
-    let (from_index, to_index) = (index(from), index(to));
-    let change = |kind, name: &String| Change {
+    compare_by(changes, object, from, to, name, |a, b| a == b);
+}
+
+fn compare_by<T>(
+    changes: &mut Vec<Change>,
+    object: &'static str,
+    from: &[T],
+    to: &[T],
+    name: impl Fn(&T) -> &String,
+    equal: impl Fn(&T, &T) -> bool,
+) {
+    let from_index: BTreeMap<&str, usize> = from
+        .iter()
+        .enumerate()
+        .map(|(at, item)| (name(item).as_str(), at))
+        .collect();
+    let to_index: BTreeMap<&str, usize> = to
+        .iter()
+        .enumerate()
+        .map(|(at, item)| (name(item).as_str(), at))
+        .collect();
+    let change = |kind, name: &str| Change {
         kind,
         object,
-        name: name.clone(),
+        name: name.to_owned(),
     };
     for (key, &old) in &from_index {
         match to_index.get(key) {
             None => changes.push(change(ChangeKind::Removed, key)),
-            Some(&new) if to[new] != from[old] => changes.push(change(ChangeKind::Changed, key)),
+            Some(&new) if !equal(&to[new], &from[old]) => {
+                changes.push(change(ChangeKind::Changed, key));
+            }
             Some(_) => {}
         }
     }

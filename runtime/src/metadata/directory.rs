@@ -3,6 +3,7 @@
 //! unchanged.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -136,12 +137,12 @@ pub fn load(dir: &Path) -> Result<Metadata, DirectoryError> {
                     e.to_string(),
                 )
             })?;
-        actions.push(Action {
+        actions.push(Arc::new(Action {
             name: entry.name,
             definition,
             comment: entry.comment.or_else(|| signature.description.clone()),
             permissions: entry.permissions,
-        });
+        }));
     }
     if let Some(orphan) = document
         .signatures
@@ -399,7 +400,7 @@ mod tests {
             "permissions": [{"role": "user", "definition": {}}]
         }))
         .expect("the API reads it");
-        assert_eq!(&through_api, action);
+        assert_eq!(&through_api, &**action);
 
         let out = tempfile::tempdir().expect("tempdir");
         export(&loaded, out.path()).expect("exports");

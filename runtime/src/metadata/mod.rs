@@ -13,6 +13,8 @@ pub mod sdl;
 pub mod types;
 pub mod validate;
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -28,8 +30,10 @@ pub use validate::{Catalog, MetadataError, MetadataWarning, validate};
 pub struct Metadata {
     #[serde(default = "current_version")]
     pub version: u32,
+    /// Shared with the catalogs and documents of earlier changes: a change copies the one
+    /// action it edits, not every action.
     #[serde(default, deserialize_with = "null_as_default")]
-    pub actions: Vec<Action>,
+    pub actions: Vec<Arc<Action>>,
     #[serde(default, deserialize_with = "null_as_default")]
     pub custom_types: CustomTypes,
     /// Roles that may do whatever any of their parent roles may (Hasura's `inherited_roles`).
@@ -64,7 +68,10 @@ impl Metadata {
 
     /// The action called `name`.
     pub fn action(&self, name: &str) -> Option<&Action> {
-        self.actions.iter().find(|action| action.name == name)
+        self.actions
+            .iter()
+            .find(|action| action.name == name)
+            .map(|action| &**action)
     }
 }
 

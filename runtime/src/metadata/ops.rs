@@ -2,6 +2,7 @@
 //! result, persistence and the schema swap happen afterwards, once, for the whole request.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -341,7 +342,7 @@ fn apply_one(
                     format!("action '{}' already exists", action.name),
                 ));
             }
-            metadata.actions.push(action);
+            metadata.actions.push(Arc::new(action));
             *changed = true;
             Ok(success())
         }
@@ -351,6 +352,7 @@ fn apply_one(
                 .actions
                 .iter_mut()
                 .find(|action| action.name == update.name)
+                .map(Arc::make_mut)
                 .ok_or_else(|| not_found(&format!("{args_path}.name"), &update.name))?;
             action.definition = update.definition;
             if update.comment.is_some() {
@@ -378,6 +380,7 @@ fn apply_one(
                 .actions
                 .iter_mut()
                 .find(|action| action.name == grant.action)
+                .map(Arc::make_mut)
                 .ok_or_else(|| not_found(&format!("{args_path}.action"), &grant.action))?;
             let held = action.permissions.iter().position(|p| p.role == grant.role);
             match (request.kind.as_str(), held) {

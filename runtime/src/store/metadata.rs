@@ -81,11 +81,20 @@ impl Store {
         document: &impl serde::Serialize,
         source: MetadataSource,
     ) -> Result<i64> {
+        let document = serde_json::to_string(document)
+            .map_err(|e| Error::Query(diesel::result::Error::SerializationError(Box::new(e))))?;
+        self.save_metadata_text(expected, document, source).await
+    }
+
+    /// [`Store::save_metadata`] of a document already written as JSON text.
+    pub async fn save_metadata_text(
+        &self,
+        expected: i64,
+        document: String,
+        source: MetadataSource,
+    ) -> Result<i64> {
         let next = expected + 1;
-        let document =
-            JsonText(serde_json::to_string(document).map_err(|e| {
-                Error::Query(diesel::result::Error::SerializationError(Box::new(e)))
-            })?);
+        let document = JsonText(document);
         let from_dir = (source == MetadataSource::Directory).then_some(next);
         let written = on_connection!(self, |conn| {
             if expected == 0 {

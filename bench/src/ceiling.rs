@@ -90,6 +90,8 @@ pub async fn serve() -> anyhow::Result<()> {
             .app_data(parsed.clone())
             .route("/v1/graphql", web::post().to(execute))
     })
+    // As the server sets it, so that the ceiling stays an upper bound.
+    .tcp_nodelay(true)
     .listen(listener)?
     .run()
     .await?;

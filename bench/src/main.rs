@@ -8,6 +8,7 @@ mod ceiling;
 mod child;
 mod load;
 mod peers;
+mod push;
 mod raw_wasm;
 mod report;
 mod scale;

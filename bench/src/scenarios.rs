@@ -60,6 +60,13 @@ pub enum Database {
 }
 
 impl Database {
+    /// A SQLite store in a new directory `name` under `scratch`.
+    pub fn sqlite_in(scratch: &Path, name: &str) -> anyhow::Result<Self> {
+        let dir = scratch.join(name);
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self::sqlite(&dir))
+    }
+
     pub fn sqlite(dir: &Path) -> Self {
         Self::Sqlite {
             url: format!("sqlite://{}", dir.join("bench.db").display()),
@@ -539,6 +546,40 @@ async fn async_scenario(
     Ok(rate)
 }
 
+/// How soon an async action's result reaches a client waiting on a subscription
+/// ([`push`](crate::push)), one call at a time, on `database`; returns the p99 in ms.
+async fn push_scenario(
+    args: &RunArgs,
+    servers: &Servers,
+    database: Database,
+    backend: &str,
+    webhook: &str,
+    report: &mut Report,
+) -> anyhow::Result<f64> {
+    let server = servers.start(&database, "push", true).await?;
+    set_up(&server.announced, webhook, &[]).await?;
+    wait_for_actions(&server.announced).await?;
+    let samples = if args.short { 20 } else { 1_000 };
+    // A warm-up: the first calls compile nothing, but fill caches and pools.
+    crate::push::measure(&server.announced, ASYNC_WASM, samples / 10).await?;
+    let started = Instant::now();
+    let latencies = crate::push::measure(&server.announced, ASYNC_WASM, samples).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let peak = server.stop().await;
+    let p99 = latencies.percentile_us(99.0) / 1000.0;
+    report.rows.push(Row {
+        name: format!("async result at a subscriber, {backend}"),
+        clients: 1,
+        rate: samples as f64 / seconds,
+        unit: "call/s",
+        p50_ms: Some(latencies.percentile_us(50.0) / 1000.0),
+        p99_ms: Some(p99),
+        peak_rss: peak,
+    });
+    database.drop_database().await?;
+    Ok(p99)
+}
+
 /// The job-queue peers, each on a scratch PostgreSQL database of its own, draining as many
 /// jobs as the async scenarios deliver; returns each one's rate (`None`: could not run).
 async fn job_queues(
@@ -780,9 +821,7 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
     };
     let on_sqlite = if selected(Scenario::Sqlite) {
         eprintln!("bench: sync, sqlite");
-        let dir = scratch.path().join("sqlite");
-        std::fs::create_dir_all(&dir)?;
-        let sqlite = Database::sqlite(&dir);
+        let sqlite = Database::sqlite_in(scratch.path(), "sqlite")?;
         let results = sync_scenarios(
             args,
             &servers,
@@ -835,6 +874,36 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
         eprintln!("bench: async, postgres, 2 replicas");
         let two = async_scenario(args, &servers, None, 2, &webhook_url, &mut report).await?;
         let queues = job_queues(args, &mut report).await?;
+        eprintln!("bench: async result at a subscriber, sqlite");
+        let sqlite_push = Database::sqlite_in(scratch.path(), "push")?;
+        let push_sqlite = push_scenario(
+            args,
+            &servers,
+            sqlite_push,
+            "sqlite",
+            &webhook_url,
+            &mut report,
+        )
+        .await?;
+        eprintln!("bench: async result at a subscriber, postgres");
+        let name = format!("hookwing_bench_{}_push", std::process::id());
+        let postgres_push = Database::postgres(&args.postgres, &name).await?;
+        let push_postgres = push_scenario(
+            args,
+            &servers,
+            postgres_push,
+            "postgres",
+            &webhook_url,
+            &mut report,
+        )
+        .await?;
+        for (backend, p99) in [("sqlite", push_sqlite), ("postgres", push_postgres)] {
+            report.ratios.push(Ratio {
+                name: format!("async result at a subscriber, {backend}, p99 (ms)"),
+                value: p99,
+                target: Goal::AtMost(10.0),
+            });
+        }
         Some((sqlite, postgres, two, queues))
     } else {
         None

@@ -427,7 +427,7 @@ pub async fn save(
 ) -> Result<(i64, Catalog), CommitError> {
     let catalog = validate(metadata, environment, handlers)?;
     Ok((
-        store_document(store, expected, metadata, source).await?,
+        store_catalog(store, expected, &catalog, source).await?,
         catalog,
     ))
 }
@@ -441,16 +441,6 @@ async fn store_catalog(
 ) -> Result<i64, CommitError> {
     let document = catalog.document().map_err(CommitError::Encode)?;
     Ok(store.save_metadata_text(expected, document, source).await?)
-}
-
-/// Stores validated `metadata` over version `expected`; returns the new version.
-async fn store_document(
-    store: &Store,
-    expected: i64,
-    metadata: &Metadata,
-    source: MetadataSource,
-) -> Result<i64, CommitError> {
-    Ok(store.save_metadata(expected, metadata, source).await?)
 }
 
 fn build_live(

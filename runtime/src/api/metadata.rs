@@ -52,12 +52,8 @@ fn commit_error(error: CommitError) -> AdminError {
         CommitError::Conflict { .. } | CommitError::Store(crate::store::Error::Conflict { .. }) => {
             StatusCode::CONFLICT
         }
-        CommitError::Store(cause) => {
-            tracing::error!(error = %cause, "metadata write failed");
-            StatusCode::INTERNAL_SERVER_ERROR
-        }
-        CommitError::Encode(cause) => {
-            tracing::error!(error = %cause, "metadata write failed");
+        CommitError::Store(_) | CommitError::Encode(_) => {
+            tracing::error!(%error, "metadata write failed");
             StatusCode::INTERNAL_SERVER_ERROR
         }
         CommitError::Invalid(_) | CommitError::Schema(_) => StatusCode::BAD_REQUEST,

@@ -23,6 +23,7 @@ use clap::{Args, Parser, Subcommand};
 
 /// The benchmark's servers are this binary in another role: they allocate as the `hookwing`
 /// binary does (see its `main.rs`), so that what is measured is what runs.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -15,6 +15,7 @@ use tracing_subscriber::EnvFilter;
 /// often freeing on one thread what another allocated. jemalloc does that faster than the
 /// system allocator (sync calls about 14% faster, a metadata change at 1,000 actions twice as
 /// fast; docs/BENCHMARKS.md), for a few MiB more resident memory.
+#[cfg(not(target_env = "msvc"))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

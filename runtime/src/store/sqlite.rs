@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 
 use super::{Error, Result, StoreOptions};
 
-const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+pub(super) const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 const PRAGMAS: &str = "PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON; \
                        PRAGMA synchronous = FULL;";
 

@@ -10,8 +10,9 @@ use wasmtime::{
 
 use super::WasmError;
 
-/// How often the epoch advances: the granularity of guest deadlines, of yielding to tokio, and
-/// how long a computing guest may hold a request-serving thread before it moves (`offload`).
+/// How often the epoch advances: the granularity of guest deadlines and of yielding to tokio.
+/// A guest that has computed for a whole tick moves off the request-serving thread at the next
+/// one (`offload`): it holds that thread for less than two ticks.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
 /// Guest stack limit; deep recursion traps here instead of overflowing the host stack.

@@ -5,10 +5,10 @@
 //! pays no hand-off. The epoch callback yields every tick; but yielding only lets other tasks
 //! of the *same* thread run between ticks, and the HTTP server's workers are single-threaded:
 //! every task of a request scheduled on a spinning guest's worker waited up to a tick at each
-//! of its awaits, hundreds of milliseconds in all. So a call still computing after its first
-//! tick is moved, the very future, onto the guest threads, which the operating system
-//! schedules at a lower priority than the server's own: a spinning guest then costs unrelated
-//! calls at most its first tick.
+//! of its awaits, hundreds of milliseconds in all. So a call that has computed for a whole
+//! tick is moved at the next one, the very future, onto the guest threads, which the operating
+//! system schedules at a lower priority than the server's own: a spinning guest then costs
+//! unrelated calls less than two ticks.
 
 use std::future::Future;
 use std::pin::Pin;

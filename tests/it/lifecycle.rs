@@ -15,6 +15,7 @@ use crate::harness::{
 on_both_backends!(
     sync_calls_of_a_killed_server_are_finished_as_abandoned,
     sigint_and_sigterm_shut_down_gracefully,
+    listings_merge_every_state_newest_first,
 );
 
 const CALLS: usize = 20;
@@ -289,4 +290,104 @@ async fn claims_on_sqlite_wait_for_busy_writers_instead_of_failing() {
         failures.len(),
         &failures[..failures.len().min(3)]
     );
+}
+
+/// A listing reads each state on its own, newest first, and merges them: across states, with
+/// an action, a state and time bounds, it returns the newest events that match, newest first,
+/// and no more than asked for.
+async fn listings_merge_every_state_newest_first(backend: Backend) {
+    use hookwing::store::{ActionKind, EventFilter, Finish, NewEvent, RequestDocument};
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let base = chrono::Utc::now() - chrono::Duration::hours(1);
+    let at = |i: i64| base + chrono::Duration::milliseconds(i);
+    let states = [
+        EventState::Created,
+        EventState::Processing,
+        EventState::Completed,
+        EventState::Error,
+    ];
+    let mut ids = Vec::new();
+    for i in 0..12_i64 {
+        let state = states[usize::try_from(i % 4).expect("small")];
+        let asynchronous = state == EventState::Created;
+        let event = NewEvent {
+            id: uuid::Uuid::now_v7(),
+            action_name: if i % 2 == 0 { "even" } else { "odd" }.into(),
+            kind: if asynchronous {
+                ActionKind::Asynchronous
+            } else {
+                ActionKind::Synchronous
+            },
+            input_payload: json!({"i": i}),
+            request_headers: json!({}),
+            session_variables: json!({}),
+            created_at: at(i),
+            status: if asynchronous {
+                EventState::Created
+            } else {
+                EventState::Processing
+            },
+            locked_by: (!asynchronous).then(|| "node".to_owned()),
+            lease_expires_at: (!asynchronous)
+                .then(|| chrono::Utc::now() + chrono::Duration::hours(1)),
+            request_query: Some(RequestDocument::new("mutation { listed }")),
+        };
+        store.insert_event(&event).await.expect("insert");
+        if state.is_finished() {
+            let finish = Finish {
+                state,
+                response_payload: None,
+                errors: None,
+                announce: false,
+            };
+            assert!(
+                store
+                    .finish_event(event.id, "node", &finish)
+                    .await
+                    .expect("finish")
+            );
+        }
+        ids.push(event.id);
+    }
+    let listed = async |filter: EventFilter, limit: i64| -> Vec<usize> {
+        store
+            .list_events(&filter, limit)
+            .await
+            .expect("list")
+            .iter()
+            .map(|event| {
+                ids.iter()
+                    .position(|id| *id == event.id)
+                    .expect("a known event")
+            })
+            .collect()
+    };
+    assert_eq!(listed(EventFilter::default(), 5).await, [11, 10, 9, 8, 7]);
+    assert_eq!(
+        listed(EventFilter::default(), 100).await,
+        (0..12).rev().collect::<Vec<_>>()
+    );
+    let action = |name: &str| EventFilter {
+        action: Some(name.into()),
+        ..Default::default()
+    };
+    assert_eq!(listed(action("even"), 3).await, [10, 8, 6]);
+    let state = |state| EventFilter {
+        status: Some(state),
+        ..Default::default()
+    };
+    assert_eq!(listed(state(EventState::Error), 10).await, [11, 7, 3]);
+    assert_eq!(listed(state(EventState::Created), 2).await, [8, 4]);
+    let between = EventFilter {
+        created_before: Some(at(6)),
+        created_after: Some(at(2)),
+        ..Default::default()
+    };
+    assert_eq!(listed(between, 3).await, [5, 4, 3]);
+    let odd_processing = EventFilter {
+        status: Some(EventState::Processing),
+        ..action("odd")
+    };
+    assert_eq!(listed(odd_processing, 10).await, [9, 5, 1]);
 }

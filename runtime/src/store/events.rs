@@ -122,6 +122,13 @@ pub(super) struct StoredEvent {
     handler_version: Option<String>,
 }
 
+impl StoredEvent {
+    /// When the event was accepted: the order listings merge in.
+    pub(super) fn created_at(&self) -> Time {
+        self.created_at
+    }
+}
+
 row_batch! {
     #[derive(Insertable)]
     #[diesel(table_name = action_attempt, treat_none_as_default_value = false)]
@@ -443,15 +450,10 @@ impl Store {
 
     /// The most recent events of an action, newest first.
     pub async fn events_of_action(&self, action: &str, limit: i64) -> Result<Vec<EventRecord>> {
-        let rows: Vec<StoredEvent> = on_connection!(self, |conn| {
-            action_log::table
-                .filter(action_log::action_name.eq(action))
-                .order(action_log::created_at.desc())
-                .limit(limit)
-                .select(StoredEvent::as_select())
-                .load(conn)
-                .await?
-        });
-        self.records(rows).await
+        let filter = super::maintenance::EventFilter {
+            action: Some(action.to_owned()),
+            ..Default::default()
+        };
+        self.list_events(&filter, limit).await
     }
 }

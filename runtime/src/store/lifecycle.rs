@@ -83,6 +83,14 @@ pub enum EventState {
 }
 
 impl EventState {
+    /// Every state, in the order of an event's life.
+    pub const ALL: [Self; 4] = [
+        Self::Created,
+        Self::Processing,
+        Self::Completed,
+        Self::Error,
+    ];
+
     /// Completed or error: nothing will happen to it unless it is redelivered.
     pub fn is_finished(self) -> bool {
         matches!(self, Self::Completed | Self::Error)

@@ -24,29 +24,47 @@ pub struct EventFilter {
 
 impl Store {
     /// Events matching `filter`, newest first.
+    ///
+    /// Each state is read on its own, newest first from the index led by it
+    /// (`action_log_by_status`, or `action_log_by_action_status` with an action), and without
+    /// a state the four lists are merged. Two indexes serve every mix of filters this way, each
+    /// read in order up to the page's end; indexes led by the action or by the time alone
+    /// would serve the unfiltered listings in one read, but every event's state changes cost
+    /// each index of the table an entry (on PostgreSQL, where no such update is HOT), and
+    /// those two cost asynchronous delivery about a tenth of its rate (docs/BENCHMARKS.md).
     pub async fn list_events(&self, filter: &EventFilter, limit: i64) -> Result<Vec<EventRecord>> {
-        let rows: Vec<StoredEvent> = on_connection!(self, |conn| {
-            let mut query = action_log::table
-                .select(StoredEvent::as_select())
-                .into_boxed();
-            if let Some(action) = &filter.action {
-                query = query.filter(action_log::action_name.eq(action.clone()));
+        let states = match filter.status {
+            Some(state) => vec![state],
+            None => EventState::ALL.to_vec(),
+        };
+        let mut rows: Vec<StoredEvent> = on_connection!(self, |conn| {
+            let mut rows = Vec::new();
+            for state in states {
+                let mut query = action_log::table
+                    .select(StoredEvent::as_select())
+                    .filter(action_log::status.eq(state.as_str()))
+                    .into_boxed();
+                if let Some(action) = &filter.action {
+                    query = query.filter(action_log::action_name.eq(action.clone()));
+                }
+                if let Some(before) = filter.created_before {
+                    query = query.filter(action_log::created_at.lt(Time::from(before)));
+                }
+                if let Some(after) = filter.created_after {
+                    query = query.filter(action_log::created_at.ge(Time::from(after)));
+                }
+                let newest: Vec<StoredEvent> = query
+                    .order(action_log::created_at.desc())
+                    .limit(limit)
+                    .load(conn)
+                    .await?;
+                rows.extend(newest);
             }
-            if let Some(status) = filter.status {
-                query = query.filter(action_log::status.eq(status.as_str()));
-            }
-            if let Some(before) = filter.created_before {
-                query = query.filter(action_log::created_at.lt(Time::from(before)));
-            }
-            if let Some(after) = filter.created_after {
-                query = query.filter(action_log::created_at.ge(Time::from(after)));
-            }
-            query
-                .order(action_log::created_at.desc())
-                .limit(limit)
-                .load(conn)
-                .await?
+            rows
         });
+        // Stable: events created at the same instant keep the order of their states.
+        rows.sort_by_key(|row| std::cmp::Reverse(row.created_at()));
+        rows.truncate(usize::try_from(limit).unwrap_or(0));
         self.records(rows).await
     }
 }

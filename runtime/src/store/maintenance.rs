@@ -31,7 +31,7 @@ impl Store {
     /// read in order up to the page's end; indexes led by the action or by the time alone
     /// would serve the unfiltered listings in one read, but every event's state changes cost
     /// each index of the table an entry (on PostgreSQL, where no such update is HOT), and
-    /// those two cost asynchronous delivery about a tenth of its rate (docs/BENCHMARKS.md).
+    /// those two cost asynchronous delivery 12–17% of its rate (docs/BENCHMARKS.md).
     pub async fn list_events(&self, filter: &EventFilter, limit: i64) -> Result<Vec<EventRecord>> {
         let states = match filter.status {
             Some(state) => vec![state],

@@ -16,6 +16,7 @@ on_both_backends!(
     sync_calls_of_a_killed_server_are_finished_as_abandoned,
     sigint_and_sigterm_shut_down_gracefully,
     listings_merge_every_state_newest_first,
+    a_listing_sees_each_event_once_while_events_change_state,
 );
 
 const CALLS: usize = 20;
@@ -245,32 +246,49 @@ async fn shuts_down_gracefully_on(backend: Backend, signal: &str) {
     );
 }
 
+/// A new event of `action` created at `created_at`: waiting (asynchronous), or, if not
+/// `asynchronous`, a synchronous one being delivered by `node`.
+fn new_event(
+    action: &str,
+    created_at: chrono::DateTime<chrono::Utc>,
+    asynchronous: bool,
+) -> hookwing::store::NewEvent {
+    use hookwing::store::{ActionKind, NewEvent, RequestDocument};
+    NewEvent {
+        id: uuid::Uuid::now_v7(),
+        action_name: action.into(),
+        kind: if asynchronous {
+            ActionKind::Asynchronous
+        } else {
+            ActionKind::Synchronous
+        },
+        input_payload: json!({"n": 1}),
+        request_headers: json!({}),
+        session_variables: json!({}),
+        created_at,
+        status: if asynchronous {
+            EventState::Created
+        } else {
+            EventState::Processing
+        },
+        locked_by: (!asynchronous).then(|| "node".to_owned()),
+        lease_expires_at: (!asynchronous).then(|| chrono::Utc::now() + chrono::Duration::hours(1)),
+        request_query: Some(RequestDocument::new(format!("mutation {{ {action} }}"))),
+    }
+}
+
 /// On SQLite a claim used to be a deferred transaction: it read the due events, then failed
 /// at once ("database is locked") whenever another write had committed meanwhile, and each
 /// failure cost a back-off: async delivery ran at 605 events/s. Claims now take the write
 /// lock first and wait their turn, however busy the writers are.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn claims_on_sqlite_wait_for_busy_writers_instead_of_failing() {
-    use hookwing::store::{ActionKind, NewEvent, RequestDocument};
     let db = TestDb::new(Backend::Sqlite).await;
     let store = db.store().await;
     let writer = store.clone();
     let inserting = tokio::spawn(async move {
         for _ in 0..3000 {
-            let now = chrono::Utc::now();
-            let event = NewEvent {
-                id: uuid::Uuid::now_v7(),
-                action_name: "busy".into(),
-                kind: ActionKind::Asynchronous,
-                input_payload: json!({"n": 1}),
-                request_headers: json!({}),
-                session_variables: json!({}),
-                created_at: now,
-                status: EventState::Created,
-                locked_by: None,
-                lease_expires_at: None,
-                request_query: Some(RequestDocument::new("mutation { busy }")),
-            };
+            let event = new_event("busy", chrono::Utc::now(), true);
             writer.insert_event(&event).await.expect("insert");
         }
     });
@@ -296,7 +314,7 @@ async fn claims_on_sqlite_wait_for_busy_writers_instead_of_failing() {
 /// an action, a state and time bounds, it returns the newest events that match, newest first,
 /// and no more than asked for.
 async fn listings_merge_every_state_newest_first(backend: Backend) {
-    use hookwing::store::{ActionKind, EventFilter, Finish, NewEvent, RequestDocument};
+    use hookwing::store::{EventFilter, Finish};
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let base = chrono::Utc::now() - chrono::Duration::hours(1);
@@ -310,29 +328,8 @@ async fn listings_merge_every_state_newest_first(backend: Backend) {
     let mut ids = Vec::new();
     for i in 0..12_i64 {
         let state = states[usize::try_from(i % 4).expect("small")];
-        let asynchronous = state == EventState::Created;
-        let event = NewEvent {
-            id: uuid::Uuid::now_v7(),
-            action_name: if i % 2 == 0 { "even" } else { "odd" }.into(),
-            kind: if asynchronous {
-                ActionKind::Asynchronous
-            } else {
-                ActionKind::Synchronous
-            },
-            input_payload: json!({"i": i}),
-            request_headers: json!({}),
-            session_variables: json!({}),
-            created_at: at(i),
-            status: if asynchronous {
-                EventState::Created
-            } else {
-                EventState::Processing
-            },
-            locked_by: (!asynchronous).then(|| "node".to_owned()),
-            lease_expires_at: (!asynchronous)
-                .then(|| chrono::Utc::now() + chrono::Duration::hours(1)),
-            request_query: Some(RequestDocument::new("mutation { listed }")),
-        };
+        let action = if i % 2 == 0 { "even" } else { "odd" };
+        let event = new_event(action, at(i), state == EventState::Created);
         store.insert_event(&event).await.expect("insert");
         if state.is_finished() {
             let finish = Finish {
@@ -390,4 +387,65 @@ async fn listings_merge_every_state_newest_first(backend: Backend) {
         ..action("odd")
     };
     assert_eq!(listed(odd_processing, 10).await, [9, 5, 1]);
+}
+
+/// The states of a listing are read in one snapshot: while events are claimed and finished
+/// beside it, each listing holds every event exactly once. (Read one after the other, an event
+/// claimed between two reads was listed twice.)
+async fn a_listing_sees_each_event_once_while_events_change_state(backend: Backend) {
+    use hookwing::store::{EventFilter, Finish};
+    const EVENTS: usize = 200;
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    for _ in 0..EVENTS {
+        let event = new_event("moving", chrono::Utc::now(), true);
+        store.insert_event(&event).await.expect("insert");
+    }
+    let worker = store.clone();
+    let moving = tokio::spawn(async move {
+        loop {
+            let claimed = worker
+                .claim_due("node", 4, Duration::from_secs(60))
+                .await
+                .expect("claim");
+            if claimed.is_empty() {
+                return;
+            }
+            for event in claimed {
+                let finish = Finish {
+                    state: EventState::Completed,
+                    response_payload: Some(json!({"ok": true})),
+                    errors: None,
+                    announce: false,
+                };
+                assert!(
+                    worker
+                        .finish_event(event.id, "node", &finish)
+                        .await
+                        .expect("finish")
+                );
+            }
+        }
+    });
+    let mut listings = 0;
+    while !moving.is_finished() {
+        let listed = store
+            .list_events(&EventFilter::default(), 1000)
+            .await
+            .expect("list");
+        let distinct: std::collections::HashSet<_> = listed.iter().map(|e| e.id).collect();
+        assert_eq!(
+            (listed.len(), distinct.len()),
+            (EVENTS, EVENTS),
+            "listing {listings}: every event once"
+        );
+        listings += 1;
+    }
+    moving.await.expect("the worker");
+    assert!(listings > 0, "listings ran while events moved");
+    let finished = store
+        .list_events(&EventFilter::default(), 1000)
+        .await
+        .expect("list");
+    assert!(finished.iter().all(|e| e.status == EventState::Completed));
 }

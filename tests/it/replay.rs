@@ -164,7 +164,41 @@ async fn a_replay_runs_the_chosen_handler_and_records_nothing(backend: Backend) 
         before,
         "no replay recorded anything"
     );
+    assert_eq!(
+        attempts_counted(&server, "svcCall").await,
+        1.0,
+        "/metrics counts the one attempt, not the replays"
+    );
     server.stop().await;
+}
+
+/// How many attempts of `action` `/metrics` counts, over every handler and outcome.
+async fn attempts_counted(server: &TestServer, action: &str) -> f64 {
+    let text = server
+        .client
+        .get(format!("{}/metrics", server.url))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
+        .expect("Prometheus text format");
+    scrape
+        .samples
+        .iter()
+        .filter(|sample| {
+            sample.metric == "hookwing_attempt_duration_seconds"
+                && sample.labels.get("action") == Some(action)
+        })
+        .map(|sample| match &sample.value {
+            prometheus_parse::Value::Histogram(buckets) => {
+                buckets.last().map_or(0.0, |bucket| bucket.count)
+            }
+            _ => 0.0,
+        })
+        .sum()
 }
 
 /// Asked to record, a replay is stored as the event's next attempt and its result becomes the
@@ -218,6 +252,11 @@ async fn a_recorded_replay_is_one_more_attempt_of_the_event(backend: Backend) {
                {"op": "replace", "path": "/output/userId", "value": 3}]),
     );
     assert_eq!(event(&server, &id).await["attempts"], 3);
+    assert_eq!(
+        attempts_counted(&server, "svcAsync").await,
+        3.0,
+        "a recorded replay is counted like any attempt"
+    );
     server.stop().await;
 }
 

@@ -435,15 +435,19 @@ impl Dispatcher {
                 None,
             ),
         };
-        let outcome = verdict.describe().0.as_str();
-        self.metrics
-            .attempts
-            .with_label_values(&[
-                &call.action.action.name,
-                call.action.handler.kind(),
-                outcome,
-            ])
-            .observe(clock.elapsed().as_secs_f64());
+        // Deliveries are counted; a replay that records nothing is an operator's trial run
+        // (its key-value writes are kept for the call only, as it is not recorded either).
+        if call.state_writes == crate::handler::wasm::StateWrites::Persist {
+            let outcome = verdict.describe().0.as_str();
+            self.metrics
+                .attempts
+                .with_label_values(&[
+                    &call.action.action.name,
+                    call.action.handler.kind(),
+                    outcome,
+                ])
+                .observe(clock.elapsed().as_secs_f64());
+        }
         let (outcome, detail) = verdict.describe();
         tracing::Span::current().record("outcome", outcome.as_str());
         if outcome != AttemptOutcome::Success {

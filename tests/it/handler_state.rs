@@ -171,17 +171,7 @@ async fn limits_refuse_with_a_kind_and_keep_what_is_stored(backend: Backend) {
     let quota = results[4]["error"]["message"].as_str().unwrap_or_default();
     assert!(quota.contains("wasm.kv_max_keys"), "{quota}");
     // Each refusal is counted, by operation and outcome, as a scraper reads /metrics.
-    let metrics = server
-        .client
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
-    let scrape = prometheus_parse::Scrape::parse(metrics.lines().map(|l| Ok(l.to_owned())))
-        .expect("Prometheus text format");
+    let scrape = server.scrape_metrics().await;
     let count = |operation: &str, outcome: &str| {
         scrape
             .samples
@@ -196,7 +186,7 @@ async fn limits_refuse_with_a_kind_and_keep_what_is_stored(backend: Backend) {
                 _ => f64::NAN,
             })
     };
-    assert_eq!(count("get", "invalid"), Some(2.0), "{metrics}");
+    assert_eq!(count("get", "invalid"), Some(2.0), "{:?}", scrape.samples);
     assert_eq!(count("set", "invalid"), Some(2.0));
     assert_eq!(count("set", "quota_exceeded"), Some(1.0));
     assert_eq!(count("set", "ok"), Some(3.0));

@@ -121,11 +121,8 @@ async fn scrape(server: &TestServer) -> String {
     response.text().await.expect("text")
 }
 
-/// `/metrics` read with a Prometheus text-format parser, as a scraper reads it.
 async fn scrape_parsed(server: &TestServer) -> prometheus_parse::Scrape {
-    let text = scrape(server).await;
-    prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
-        .expect("Prometheus text format")
+    server.scrape_metrics().await
 }
 
 /// The value of the sample of `name` with `labels` (a histogram's: its count).

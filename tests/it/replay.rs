@@ -174,17 +174,7 @@ async fn a_replay_runs_the_chosen_handler_and_records_nothing(backend: Backend) 
 
 /// How many attempts of `action` `/metrics` counts, over every handler and outcome.
 async fn attempts_counted(server: &TestServer, action: &str) -> f64 {
-    let text = server
-        .client
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
-    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
-        .expect("Prometheus text format");
+    let scrape = server.scrape_metrics().await;
     scrape
         .samples
         .iter()

@@ -331,6 +331,20 @@ impl TestServer {
             .expect("graphql request")
     }
 
+    /// `/metrics` read with a Prometheus text-format parser, as a scraper reads it.
+    pub async fn scrape_metrics(&self) -> prometheus_parse::Scrape {
+        let response = self
+            .client
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("scrape");
+        assert_eq!(response.status().as_u16(), 200);
+        let text = response.text().await.expect("text");
+        prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
+            .expect("Prometheus text format")
+    }
+
     pub async fn graphql_raw(&self, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
         let mut request = self.with_admin(self.client.post(format!("{}/v1/graphql", self.url)));
         for (name, value) in headers {

@@ -100,9 +100,7 @@ pub async fn run(args: &RunArgs) -> anyhow::Result<Report> {
     let mut fresh = 0_usize;
     let mut fresh_dir = || -> anyhow::Result<Database> {
         fresh += 1;
-        let dir = scratch.path().join(format!("step-{fresh}"));
-        std::fs::create_dir_all(&dir)?;
-        Ok(Database::sqlite(&dir))
+        Database::sqlite_in(scratch.path(), &format!("step-{fresh}"))
     };
 
     let mut by_handlers = Vec::new();

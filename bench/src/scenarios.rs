@@ -64,16 +64,15 @@ impl Database {
     pub fn sqlite_in(scratch: &Path, name: &str) -> anyhow::Result<Self> {
         let dir = scratch.join(name);
         std::fs::create_dir_all(&dir)?;
-        Ok(Self::sqlite(&dir))
-    }
-
-    pub fn sqlite(dir: &Path) -> Self {
-        Self::Sqlite {
+        Ok(Self::Sqlite {
             url: format!("sqlite://{}", dir.join("bench.db").display()),
-        }
+        })
     }
 
-    async fn postgres(admin_url: &str, name: &str) -> anyhow::Result<Self> {
+    /// A fresh PostgreSQL database for `purpose`, named after this process so that
+    /// concurrent runs never share one.
+    async fn postgres(admin_url: &str, purpose: &str) -> anyhow::Result<Self> {
+        let name = format!("hookwing_bench_{}_{purpose}", std::process::id());
         let mut admin = AsyncPgConnection::establish(admin_url)
             .await
             .with_context(|| format!("connect to PostgreSQL at {admin_url}"))?;
@@ -90,7 +89,7 @@ impl Database {
         Ok(Self::Postgres {
             url: format!("{base}/{name}"),
             admin_url: admin_url.to_owned(),
-            name: name.to_owned(),
+            name,
         })
     }
 
@@ -452,15 +451,14 @@ async fn async_scenario(
     report: &mut Report,
 ) -> anyhow::Result<f64> {
     let (database, backend) = match on_sqlite {
-        Some(scratch) => {
-            let dir = scratch.join(format!("async-{replicas}"));
-            std::fs::create_dir_all(&dir)?;
-            (Database::sqlite(&dir), "sqlite")
-        }
-        None => {
-            let name = format!("hookwing_bench_{}_async_{replicas}", std::process::id());
-            (Database::postgres(&args.postgres, &name).await?, "postgres")
-        }
+        Some(scratch) => (
+            Database::sqlite_in(scratch, &format!("async-{replicas}"))?,
+            "sqlite",
+        ),
+        None => (
+            Database::postgres(&args.postgres, &format!("async_{replicas}")).await?,
+            "postgres",
+        ),
     };
     let setup = servers.start(&database, "setup", true).await?;
     set_up(&setup.announced, webhook, &[]).await?;
@@ -589,8 +587,7 @@ async fn job_queues(
     let mut rates = Vec::new();
     for (label, script, mode) in peers::JOB_QUEUES {
         eprintln!("bench: job queue, {label}");
-        let name = format!("hookwing_bench_{}_jobs", std::process::id());
-        let database = Database::postgres(&args.postgres, &name).await?;
+        let database = Database::postgres(&args.postgres, "jobs").await?;
         let rate = peers::drain_jobs(script, mode, database.url(), args.events()).await;
         database.drop_database().await?;
         if let Some(rate) = rate {
@@ -841,8 +838,7 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
     }
     let on_postgres = if selected(Scenario::Postgres) {
         eprintln!("bench: sync, postgres");
-        let name = format!("hookwing_bench_{}_sync", std::process::id());
-        let postgres = Database::postgres(&args.postgres, &name).await?;
+        let postgres = Database::postgres(&args.postgres, "sync").await?;
         let results = sync_scenarios(
             args,
             &servers,
@@ -886,8 +882,7 @@ pub async fn run_all(args: &RunArgs) -> anyhow::Result<Report> {
         )
         .await?;
         eprintln!("bench: async result at a subscriber, postgres");
-        let name = format!("hookwing_bench_{}_push", std::process::id());
-        let postgres_push = Database::postgres(&args.postgres, &name).await?;
+        let postgres_push = Database::postgres(&args.postgres, "push").await?;
         let push_postgres = push_scenario(
             args,
             &servers,

@@ -110,21 +110,6 @@ async fn readiness_is_false_on_a_read_only_postgres_database() {
     server.stop().await;
 }
 
-async fn scrape(server: &TestServer) -> String {
-    let response = server
-        .client
-        .get(format!("{}/metrics", server.url))
-        .send()
-        .await
-        .expect("scrape");
-    assert_eq!(response.status().as_u16(), 200);
-    response.text().await.expect("text")
-}
-
-async fn scrape_parsed(server: &TestServer) -> prometheus_parse::Scrape {
-    server.scrape_metrics().await
-}
-
 /// The value of the sample of `name` with `labels` (a histogram's: its count).
 fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
     scrape
@@ -191,7 +176,7 @@ async fn metrics_count_calls_attempts_and_the_queue(backend: Backend) {
         .expect("readyz");
     assert_eq!(ready.status().as_u16(), 200);
 
-    let text = scrape(&server).await;
+    let text = server.metrics_text().await;
     let calls = |outcome: &str| {
         value_of(
             &text,
@@ -224,7 +209,7 @@ async fn metrics_count_calls_attempts_and_the_queue(backend: Backend) {
         .await;
     assert!(accepted["errors"].is_null(), "{accepted}");
     for _ in 0..100 {
-        let text = scrape(&server).await;
+        let text = server.metrics_text().await;
         let series = "hookwing_action_invocations_total{action=\"asyncLogin\",handler=\"wasm\",outcome=\"rejected\"}";
         if value_of(&text, series) == Some(1.0) {
             assert!(
@@ -236,7 +221,7 @@ async fn metrics_count_calls_attempts_and_the_queue(backend: Backend) {
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let text = scrape(&server).await;
+    let text = server.metrics_text().await;
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("asyncLogin")).collect();
     panic!(
         "the asynchronous call was never counted: {lines:?} {:?}",
@@ -299,7 +284,7 @@ async fn http_websocket_and_build_series_parse_as_prometheus_text() {
         .await
         .expect("connect");
 
-    let scrape_parsed = || scrape_parsed(&server);
+    let scrape_parsed = || server.scrape_metrics();
     let parsed = scrape_parsed().await;
     let graphql = [
         ("route", "/v1/graphql"),
@@ -413,7 +398,7 @@ async fn queue_subscription_and_cpu_series_parse_as_prometheus_text() {
     }
 
     let cpu_before = own_cpu_seconds();
-    let parsed = scrape_parsed(&server).await;
+    let parsed = server.scrape_metrics().await;
     let cpu_after = own_cpu_seconds();
     let waiting = [("action", "asyncLogin"), ("status", "created")];
     assert_eq!(value(&parsed, "hookwing_queue_depth", &waiting), Some(3.0));
@@ -445,7 +430,7 @@ async fn queue_subscription_and_cpu_series_parse_as_prometheus_text() {
     let mut active = None;
     for _ in 0..50 {
         active = value(
-            &scrape_parsed(&server).await,
+            &server.scrape_metrics().await,
             "hookwing_subscriptions_active",
             &[],
         );

@@ -331,8 +331,8 @@ impl TestServer {
             .expect("graphql request")
     }
 
-    /// `/metrics` read with a Prometheus text-format parser, as a scraper reads it.
-    pub async fn scrape_metrics(&self) -> prometheus_parse::Scrape {
+    /// `/metrics`, as the text the server answers.
+    pub async fn metrics_text(&self) -> String {
         let response = self
             .client
             .get(format!("{}/metrics", self.url))
@@ -340,7 +340,12 @@ impl TestServer {
             .await
             .expect("scrape");
         assert_eq!(response.status().as_u16(), 200);
-        let text = response.text().await.expect("text");
+        response.text().await.expect("text")
+    }
+
+    /// `/metrics` read with a Prometheus text-format parser, as a scraper reads it.
+    pub async fn scrape_metrics(&self) -> prometheus_parse::Scrape {
+        let text = self.metrics_text().await;
         prometheus_parse::Scrape::parse(text.lines().map(|line| Ok(line.to_owned())))
             .expect("Prometheus text format")
     }
